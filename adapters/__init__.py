@@ -1,0 +1,1 @@
+"""Adapters: one module (or small package) per foreign protocol."""

@@ -1,0 +1,89 @@
+"""`civic311 chat`: the bot in a terminal, with the same engine and database.
+
+Interactive with a prompt on a terminal; with piped input it reads one
+message a line and prints the replies, so conversations can be scripted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+import uuid
+
+from bot.hub import Hub
+from bot.messages import Capabilities, Incoming, degrade
+from bot.plugin import AdapterPlugin
+from bot.settings import Settings
+from bot.transcript import TranscriptChannel, messages_after
+
+NAME = "console"
+CAPABILITIES = Capabilities()  # plain text: numbered choices
+
+
+class ConsolePlugin(AdapterPlugin):
+    name = NAME
+
+    def channels(self, hub: Hub) -> list[TranscriptChannel]:
+        return [TranscriptChannel(NAME, hub.db, CAPABILITIES)]
+
+    def add_commands(self, commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+        chat = commands.add_parser("chat", help="talk to the bot in the terminal")
+        chat.add_argument(
+            "--as",
+            dest="who",
+            default=None,
+            help="conversation name (default: your user name); the conversation is kept between runs",
+        )
+        chat.set_defaults(handler=run_chat)
+
+
+plugin = ConsolePlugin
+
+
+def _print_replies(texts: list[str]) -> None:
+    for text in texts:
+        print(f"311> {text}\n".replace("\n", "\n     ").rstrip(" "), flush=True)
+
+
+async def run_chat(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli import open_hub
+
+    hub: Hub = await open_hub(settings)
+    address = f"{args.who or getpass.getuser()}"
+    interactive = sys.stdin.isatty()
+    seen = max((m.id for m in await messages_after(hub.db, NAME, address)), default=0)
+    if interactive:
+        print(f"civic311 chat: {settings.CITY_NAME} 311. Type a message; Ctrl+D to leave.\n")
+    try:
+        while True:
+            line = await asyncio.to_thread(_read_line, interactive)
+            if line is None:
+                break
+            if not line.strip():
+                continue
+            # Anything delivered later (status updates, staff replies) shows first.
+            later = [m for m in await messages_after(hub.db, NAME, address, seen) if m.direction == "out"]
+            _print_replies([str(m.payload.get("text", "")) for m in later])
+            result = await hub.engine.handle(
+                Incoming(
+                    channel=NAME,
+                    conversation=address,
+                    message_id=uuid.uuid4().hex,
+                    sender=address,
+                    text=line.rstrip("\n"),
+                )
+            )
+            _print_replies([degrade(r, CAPABILITIES).text for r in result.replies])
+            seen = max([seen, *(t.id for t in result.transcript)])
+    finally:
+        await hub.close()
+    return 0
+
+
+def _read_line(interactive: bool) -> str | None:
+    try:
+        return input("you> ") if interactive else (sys.stdin.readline() or None)
+    except EOFError:
+        return None

@@ -1,0 +1,23 @@
+"""The web chat on the city's site: a page at `/` and its JSON API under `/api/chat/`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from adapters.webchat.api import CAPABILITIES, NAME, add_routes
+from bot.hub import Hub
+from bot.plugin import AdapterPlugin
+from bot.transcript import TranscriptChannel
+
+
+class WebChatPlugin(AdapterPlugin):
+    name = NAME
+
+    def channels(self, hub: Hub) -> list[TranscriptChannel]:
+        return [TranscriptChannel(NAME, hub.db, CAPABILITIES)]
+
+    def setup_web(self, hub: Hub, app: web.Application) -> None:
+        add_routes(hub, app)
+
+
+plugin = WebChatPlugin

@@ -1,0 +1,280 @@
+"""The web chat's HTTP surface: page, JSON API and live updates (Server-Sent Events).
+
+Every request is authenticated by the session token, as a bearer header on
+the JSON calls (so no cross-site form can post as the resident) or as a
+SameSite cookie on the read-only event stream (EventSource sends no headers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from adapters.webchat import sessions
+from bot import metrics, ratelimit
+from bot.engine import TranscriptEntry
+from bot.hub import Hub
+from bot.messages import Capabilities, Incoming, Location
+from bot.server import HUB, STOPPING
+from bot.transcript import messages_after
+
+NAME = "webchat"
+CAPABILITIES = Capabilities(buttons=True, photos=False, location_request=True, markdown=True, links=True)
+STATIC = Path(__file__).with_name("static")
+COOKIE = "civic311_chat"
+POLL_S = 1.0
+HEARTBEAT_S = 15.0
+SESSIONS_PER_IP_PER_MINUTE = 20
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; object-src 'none'"
+)
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+
+
+class LocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: str
+    text: str | None = None
+    choice: str | None = Field(default=None, max_length=100)
+    location: LocationIn | None = None
+
+    @field_validator("client_id")
+    @classmethod
+    def _client_id(cls, value: str) -> str:
+        if not CLIENT_ID.match(value):
+            raise ValueError("client_id must be 1-100 letters, digits, '-' or '_'")
+        return value
+
+
+def error(status: int, message: str, **headers: str) -> web.Response:
+    metrics.HTTP_REJECTED.labels(str(status)).inc()
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+def to_message(entry: TranscriptEntry | Any) -> dict[str, Any]:
+    payload = dict(entry.payload)
+    return {
+        "id": entry.id,
+        "from": payload.get("from", "bot"),
+        "text": payload.get("text", ""),
+        "choices": payload.get("choices", []),
+        "request": payload.get("request"),
+        "photo_url": payload.get("photo_url"),
+        "links": payload.get("links", []),
+        "location": payload.get("location"),
+        "at": entry.created_at.isoformat(),
+    }
+
+
+def _visible(entry: Any) -> bool:
+    """Commands the page sends itself (the greeting's /start) are not shown."""
+    return not (
+        entry.payload.get("from") == "resident" and str(entry.payload.get("text", "")).startswith("/")
+    )
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return None
+
+
+def _client_ip(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def add_routes(hub: Hub, app: web.Application) -> None:
+    settings = hub.settings
+    secure_cookie = settings.PUBLIC_URL.startswith("https://")
+    page = (
+        (STATIC / "index.html").read_text(encoding="utf-8")
+        if (STATIC / "index.html").exists()
+        else "<!doctype html><title>civic311</title>"
+    )
+    page = page.replace("{{CITY_NAME}}", html.escape(settings.CITY_NAME))
+
+    def set_cookie(response: web.StreamResponse, token: str) -> None:
+        response.set_cookie(
+            COOKIE,
+            token,
+            httponly=True,
+            samesite="Strict",
+            path="/api/chat",
+            max_age=30 * 24 * 3600,
+            secure=secure_cookie,
+        )
+
+    async def index(request: web.Request) -> web.Response:
+        return web.Response(
+            text=page,
+            content_type="text/html",
+            headers={"Content-Security-Policy": CSP, "Cache-Control": "no-cache"},
+        )
+
+    async def authenticate(request: web.Request, *, allow_cookie: bool) -> str | None:
+        token = _bearer(request)
+        if token is None and allow_cookie:
+            token = request.cookies.get(COOKIE)
+        return await sessions.resolve(hub.db, token)
+
+    async def create_session(request: web.Request) -> web.Response:
+        if request.can_read_body:
+            try:
+                body = await request.json()
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return error(400, "The request body is not valid JSON.")
+            if body not in ({}, None):
+                return error(422, "A new session takes no fields: send {}.")
+        wait = await ratelimit.hit(
+            hub.db,
+            f"webchat-session:{_client_ip(request)}",
+            limit=SESSIONS_PER_IP_PER_MINUTE,
+            window=timedelta(minutes=1),
+        )
+        if wait is not None:
+            return error(
+                429, "Too many new chats from here. Please wait a minute.", **{"Retry-After": str(int(wait))}
+            )
+        token, address = await sessions.create(hub.db)
+        result = await hub.engine.handle(
+            Incoming(channel=NAME, conversation=address, message_id=f"{address}:start", text="/start")
+        )
+        response = web.json_response(
+            {"token": token, "messages": [to_message(t) for t in result.transcript if _visible(t)]},
+            status=201,
+        )
+        set_cookie(response, token)
+        return response
+
+    async def history(request: web.Request) -> web.Response:
+        token = _bearer(request) or request.cookies.get(COOKIE)
+        address = await sessions.resolve(hub.db, token)
+        if address is None:
+            return error(401, "This chat session has expired or is unknown. Start a new one.")
+        rows = await messages_after(hub.db, NAME, address, 0, limit=1000)
+        response = web.json_response({"messages": [to_message(r) for r in rows if _visible(r)]})
+        if token:
+            set_cookie(response, token)
+        return response
+
+    async def post_message(request: web.Request) -> web.Response:
+        address = await authenticate(request, allow_cookie=False)
+        if address is None:
+            return error(401, "This chat session has expired or is unknown. Start a new one.")
+        if request.content_length and request.content_length > 8 * settings.MAX_MESSAGE_CHARS + 4096:
+            return error(
+                413,
+                f"That message is too long. Please keep it under {settings.MAX_MESSAGE_CHARS:,} characters.",
+            )
+        try:
+            raw = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return error(400, "The request body is not valid JSON.")
+        try:
+            body = MessageIn.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            return error(422, f"{where}: {first['msg']}")
+        given = [x for x in (body.text, body.choice, body.location) if x is not None]
+        if len(given) != 1:
+            return error(422, "Send exactly one of text, choice or location.")
+        if body.text is not None:
+            if len(body.text) > settings.MAX_MESSAGE_CHARS:
+                return error(
+                    413,
+                    f"That message is too long ({len(body.text):,} characters). "
+                    f"Please keep it under {settings.MAX_MESSAGE_CHARS:,}.",
+                )
+            if not body.text.strip():
+                return error(422, "Type a message first.")
+        wait = await ratelimit.hit(
+            hub.db,
+            f"webchat:{address}",
+            limit=settings.CHAT_RATE_LIMIT_PER_MINUTE,
+            window=timedelta(minutes=1),
+        )
+        if wait is not None:
+            return error(
+                429,
+                "You're sending messages very fast. Please wait a moment.",
+                **{"Retry-After": str(int(wait))},
+            )
+        location = Location(body.location.lat, body.location.lon) if body.location is not None else None
+        result = await hub.engine.handle(
+            Incoming(
+                channel=NAME,
+                conversation=address,
+                message_id=f"{address}:{body.client_id}",
+                sender=address,
+                text=(body.text or "").strip(),
+                choice=body.choice,
+                location=location,
+            )
+        )
+        return web.json_response(
+            {
+                "messages": [to_message(t) for t in result.transcript if _visible(t)],
+                "duplicate": result.duplicate,
+            }
+        )
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        address = await authenticate(request, allow_cookie=True)
+        if address is None:
+            return error(401, "This chat session has expired or is unknown. Start a new one.")
+        try:
+            after = int(request.headers.get("Last-Event-ID") or request.query.get("after", "0"))
+        except ValueError:
+            return error(400, "'after' must be a message id (a whole number).")
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await response.prepare(request)
+        stopping = request.app[STOPPING]
+        idle = 0.0
+        while not stopping.is_set():
+            rows = await messages_after(hub.db, NAME, address, after, limit=100)
+            for row in rows:
+                after = row.id
+                if _visible(row):
+                    data = json.dumps(to_message(row), ensure_ascii=False)
+                    await response.write(f"id: {row.id}\ndata: {data}\n\n".encode())
+                    idle = 0.0
+            if idle >= HEARTBEAT_S:
+                await response.write(b": keep-alive\n\n")
+                idle = 0.0
+            try:
+                await asyncio.wait_for(stopping.wait(), timeout=POLL_S)
+            except TimeoutError:
+                idle += POLL_S
+        return response
+
+    app.router.add_get("/", index)
+    if STATIC.exists():
+        app.router.add_static("/static", STATIC, append_version=False)
+    app.router.add_post("/api/chat/session", create_session)
+    app.router.add_get("/api/chat/history", history)
+    app.router.add_post("/api/chat/messages", post_message)
+    app.router.add_get("/api/chat/events", events)
+    _ = HUB  # the application key this adapter relies on being set by bot.server

@@ -1,0 +1,1 @@
+"""civic311 core: messages, engine, storage, domain, server, CLI. Knows no channel."""

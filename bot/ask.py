@@ -1,0 +1,46 @@
+"""`civic311 ask`: the router's verdict and reply for one message, with nothing kept.
+
+It runs the same dialog the chat runs, inside a transaction that is rolled
+back, so the reply text is exactly what a resident would see.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.dialog import UNDERSTANDING, Context, State
+from bot.hub import Hub
+from bot.messages import PLAIN_TEXT, Incoming, degrade
+from bot.timeutil import utcnow
+
+
+class Asker:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.root = hub.dialogs.get("root")
+
+    async def ask(self, text: str) -> dict[str, Any]:
+        async with self.hub.db.sessions() as session:
+            await session.begin()
+            try:
+                ctx = Context(
+                    session=session,
+                    now=utcnow(),
+                    channel="cli",
+                    capabilities=PLAIN_TEXT,
+                    conversation_id=0,
+                    services=self.hub.services,
+                )
+                step = await self.root(ctx, State(), Incoming("cli", "cli", "ask", text=text))
+                u = ctx.memo[(UNDERSTANDING, text)]
+            finally:
+                await session.rollback()
+        answer: dict[str, Any] = {"intent": u.intent, "score": round(float(u.score), 4)}
+        if u.intent == "faq" and u.entry is not None:
+            answer["entry"] = u.entry.id
+        if u.intent == "report" and u.service is not None:
+            answer["service"] = u.service.code
+        if u.suggestions and u.intent == "fallback":
+            answer["suggestions"] = [h.entry.id for h in u.suggestions]
+        answer["text"] = "\n\n".join(degrade(r, PLAIN_TEXT).text for r in step.replies)
+        return answer

@@ -1,0 +1,30 @@
+"""Getting a database ready: migrations, and the sample city on first start."""
+
+from __future__ import annotations
+
+import logging
+
+from bot import kb_store, migrate
+from bot.db import Database
+from knowledge.loader import FAQ_FILE, SAMPLE_DIR, load_knowledge
+
+log = logging.getLogger(__name__)
+
+
+class NotMigrated(RuntimeError):
+    pass
+
+
+async def prepare(db: Database, *, auto_upgrade: bool) -> None:
+    """Upgrade (SQLite, or when asked) or insist the schema is current, then
+    load the bundled sample city into an empty knowledge base."""
+    if auto_upgrade:
+        await migrate.upgrade(db)
+    elif await migrate.pending(db):
+        raise NotMigrated("the database schema is not up to date: run `civic311 db upgrade` first")
+    async with db.transaction() as session:
+        if await kb_store.is_empty(session):
+            result = await kb_store.import_kb(
+                session, load_knowledge(SAMPLE_DIR / FAQ_FILE), author="sample city"
+            )
+            log.info("loaded the sample city's knowledge base: %d entries", result.added)

@@ -1,0 +1,237 @@
+"""The `civic311` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from bot.settings import ConfigError, Settings, load_settings
+
+log = logging.getLogger("civic311")
+
+Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+
+
+def _parser() -> argparse.ArgumentParser:
+    from bot.plugin import adapter_plugins
+
+    parser = argparse.ArgumentParser(prog="civic311", description="civic311: a 311 assistant for a city.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the web process (web chat, webhooks, APIs)")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    serve.add_argument(
+        "--no-outbox", action="store_true", help="do not deliver the outbox here (a `civic311 worker` does)"
+    )
+    serve.set_defaults(handler=_serve)
+
+    worker = commands.add_parser("worker", help="deliver the outbox (deployments that run it apart)")
+    worker.set_defaults(handler=_worker)
+
+    ask = commands.add_parser("ask", help="what the bot makes of one message (no state kept)")
+    ask.add_argument("text", help="the message, or - to read one message a line from stdin")
+    ask.add_argument("--json", action="store_true", help="one JSON object a line")
+    ask.set_defaults(handler=_ask)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", help="apply migrations").set_defaults(handler=_db_upgrade)
+
+    kb = commands.add_parser("kb", help="knowledge base import and export (YAML)")
+    kb_commands = kb.add_subparsers(dest="kb_command", required=True, metavar="ACTION")
+    kb_import = kb_commands.add_parser("import", help="import entries and synonyms from YAML")
+    kb_import.add_argument("path", type=Path)
+    kb_import.set_defaults(handler=_kb_import)
+    kb_export = kb_commands.add_parser("export", help="write entries and synonyms to YAML")
+    kb_export.add_argument("path", type=Path)
+    kb_export.set_defaults(handler=_kb_export)
+
+    for plugin in adapter_plugins():
+        plugin.add_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("aiohttp.access", "sqlalchemy.engine", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"civic311: configuration error: {exc}", file=sys.stderr)
+        return 2
+    handler: Handler = args.handler
+    try:
+        return asyncio.run(handler(args, settings))
+    except KeyboardInterrupt:
+        return 130
+    except UserError as exc:
+        print(f"civic311: {exc}", file=sys.stderr)
+        return 1
+
+
+class UserError(Exception):
+    """Something the person running the command can fix; printed without a traceback."""
+
+
+async def open_hub(settings: Settings, *, auto_upgrade: bool | None = None) -> Any:
+    from bot.bootstrap import NotMigrated, prepare
+    from bot.hub import build_hub
+
+    hub = build_hub(settings)
+    try:
+        await prepare(hub.db, auto_upgrade=settings.is_sqlite if auto_upgrade is None else auto_upgrade)
+    except NotMigrated as exc:
+        await hub.close()
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        await hub.close()
+        raise UserError(f"cannot reach the database ({exc})") from None
+    return hub
+
+
+async def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from bot.server import create_app
+
+    hub = await open_hub(settings)
+    app = create_app(hub, deliver_outbox=False if args.no_outbox else None)
+    app.on_cleanup.append(lambda _app: hub.close())
+    log.info(
+        "civic311 serving %s at http://%s:%s/ (channels: %s)",
+        settings.CITY_NAME,
+        args.host,
+        args.port,
+        ", ".join(sorted(hub.channels)) or "none",
+    )
+    runner = web.AppRunner(app, handle_signals=True, shutdown_timeout=30)
+    await runner.setup()
+    site = web.TCPSite(runner, args.host, args.port)
+    await site.start()
+    print(f"civic311 is running at http://{args.host}:{args.port}/  (Ctrl+C to stop)", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: finishing messages in flight")
+    await runner.cleanup()
+    return 0
+
+
+async def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+
+    from bot.outbox import OutboxWorker
+
+    hub = await open_hub(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    worker = OutboxWorker(hub.db, hub.channels, max_attempts=settings.OUTBOX_MAX_ATTEMPTS)
+    log.info("outbox worker started (channels: %s)", ", ".join(sorted(hub.channels)) or "none")
+    try:
+        await worker.run_forever(stop)
+    finally:
+        await hub.close()
+    return 0
+
+
+async def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.ask import Asker
+
+    hub = await open_hub(settings)
+    try:
+        asker = Asker(hub)
+        lines = sys.stdin if args.text == "-" else [args.text]
+        for line in lines:
+            text = line.rstrip("\n")
+            if args.text == "-" and not text.strip():
+                if args.json:
+                    print(json.dumps({"intent": "fallback", "score": 0.0, "text": ""}), flush=True)
+                continue
+            answer = await asker.ask(text)
+            if args.json:
+                print(json.dumps(answer, ensure_ascii=False), flush=True)
+            else:
+                label = answer.get("entry") or answer.get("service") or ""
+                print(
+                    f"[{answer['intent']}{' ' + label if label else ''} "
+                    f"{answer['score']:.2f}]\n{answer['text']}\n",
+                    flush=True,
+                )
+    finally:
+        await hub.close()
+    return 0
+
+
+async def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import migrate
+    from bot.db import Database
+
+    db = Database(settings.DATABASE_URL)
+    try:
+        await migrate.upgrade(db)
+    except OSError as exc:
+        raise UserError(f"cannot reach the database ({exc})") from None
+    finally:
+        await db.dispose()
+    print("database is up to date")
+    return 0
+
+
+async def _kb_import(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import kb_store
+    from knowledge.loader import ContentError, load_knowledge
+
+    try:
+        kb = load_knowledge(args.path)
+    except ContentError as exc:
+        raise UserError(f"nothing imported: {exc}") from None
+    hub = await open_hub(settings)
+    try:
+        async with hub.db.transaction() as session:
+            result = await kb_store.import_kb(session, kb, author=f"import {args.path.name}")
+    finally:
+        await hub.close()
+    print(
+        f"imported {args.path}: {result.added} added, {result.updated} updated, "
+        f"{result.unchanged} unchanged, {result.synonym_groups} synonym groups"
+    )
+    return 0
+
+
+async def _kb_export(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import kb_store
+    from knowledge.loader import dump_knowledge
+
+    hub = await open_hub(settings)
+    try:
+        async with hub.db.reading() as session:
+            kb = await kb_store.load(session)
+    finally:
+        await hub.close()
+    dump_knowledge(kb, args.path)
+    print(f"exported {len(kb.entries)} entries and {len(kb.synonyms)} synonym groups to {args.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

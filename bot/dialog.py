@@ -1,0 +1,121 @@
+"""The dialog contract and registry: how the engine calls dialogs it does not know.
+
+A dialog is an async function of (context, state, incoming) returning a
+`Step`: the new state, the replies, and messages for later. It never does
+HTTP and never sees a platform payload; domain calls go through the context's
+database session so they commit or roll back with the turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.messages import Capabilities, Choice, Incoming, Outgoing
+
+
+@dataclass(slots=True)
+class State:
+    """A conversation's memory, stored as JSON in its row.
+
+    `dialog` names the dialog that owns the next message (None: the router
+    decides afresh); `data` is that dialog's own; `choices` are the choices
+    last offered, so "2" or the label's words can be resolved on any channel.
+    """
+
+    dialog: str | None = None
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    choices: list[Choice] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return self.dialog is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dialog": self.dialog,
+            "step": self.step,
+            "data": self.data,
+            "choices": [{"id": c.id, "label": c.label} for c in self.choices],
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any] | None) -> State:
+        raw = raw or {}
+        return cls(
+            dialog=raw.get("dialog"),
+            step=raw.get("step"),
+            data=dict(raw.get("data") or {}),
+            choices=[Choice(str(c["id"]), str(c["label"])) for c in raw.get("choices") or []],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Later:
+    """A message for the outbox: to this or another conversation, sent after commit."""
+
+    channel: str
+    address: str
+    message: Outgoing
+
+
+@dataclass(slots=True)
+class Step:
+    state: State
+    replies: list[Outgoing] = field(default_factory=list)
+    later: list[Later] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Context:
+    """What a dialog may use during one turn."""
+
+    session: AsyncSession
+    now: datetime
+    channel: str
+    capabilities: Capabilities
+    conversation_id: int
+    services: Any  # bot.services.Services; typed loosely to keep this module import-light
+    expired: bool = False  # the previous state had expired before this message
+    memo: dict[Any, Any] = field(default_factory=dict)  # per-turn cache, never stored
+
+
+# Key under which a turn's understanding of a text is memoised in `Context.memo`,
+# so the router, triage guard and `civic311 ask` understand a message once.
+UNDERSTANDING = "understanding"
+
+DialogFn = Callable[[Context, State, Incoming], Awaitable[Step]]
+
+
+class UnknownDialog(KeyError):
+    pass
+
+
+class DialogRegistry:
+    """Name -> dialog. `root` handles messages when no dialog is active;
+    `help` answers "help" wherever the resident is."""
+
+    def __init__(self) -> None:
+        self._dialogs: dict[str, DialogFn] = {}
+
+    def register(self, name: str, fn: DialogFn) -> None:
+        if name in self._dialogs:
+            raise ValueError(f"dialog {name!r} registered twice")
+        self._dialogs[name] = fn
+
+    def get(self, name: str) -> DialogFn:
+        try:
+            return self._dialogs[name]
+        except KeyError:
+            raise UnknownDialog(name) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._dialogs
+
+    def names(self) -> Iterable[str]:
+        return self._dialogs.keys()

@@ -1,0 +1,288 @@
+"""The engine: one incoming message, one database transaction.
+
+Record the platform's message id (a redelivery is answered once, with the
+same replies), lock the conversation, run the dialog, save the new state, the
+transcript and the outbox rows, commit. Conversations are serialised by their
+row lock (PostgreSQL) or the single writer (SQLite), so the messages of one
+conversation are handled in order while different conversations run in
+parallel.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from bot import metrics
+from bot.db import Database
+from bot.dialog import Context, DialogRegistry, Later, State, Step
+from bot.messages import PLAIN_TEXT, Capabilities, Incoming, Outgoing, normalise, resolve_choice
+from bot.models import Conversation, OutboxMessage, TranscriptMessage, Turn
+from bot.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+CANCEL_WORDS = frozenset(
+    {
+        "cancel",
+        "stop",
+        "start over",
+        "restart",
+        "reset",
+        "quit",
+        "exit",
+        "abort",
+        "nevermind",
+        "never mind",
+        "forget it",
+        "cancel that",
+        "cancel please",
+        "please cancel",
+    }
+)
+HELP_WORDS = frozenset({"help", "help me", "menu", "options", "what can you do", "commands"})
+START_COMMANDS = frozenset({"start", "/start"})
+
+
+def global_command(text: str) -> str | None:
+    """'cancel' / 'help' / 'start', recognised at any point of any dialog."""
+    raw = text.strip().lower()
+    if raw in START_COMMANDS:
+        return "start"
+    if raw in ("/cancel", "/reset"):
+        return "cancel"
+    if raw in ("/help", "?"):
+        return "help"
+    said = normalise(text)
+    if said in CANCEL_WORDS:
+        return "cancel"
+    if said in HELP_WORDS:
+        return "help"
+    return None
+
+
+@dataclass(slots=True)
+class TranscriptEntry:
+    id: int
+    direction: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "direction": self.direction, **self.payload, "at": self.created_at.isoformat()}
+
+
+@dataclass(slots=True)
+class TurnResult:
+    replies: list[Outgoing]
+    transcript: list[TranscriptEntry] = field(default_factory=list)
+    duplicate: bool = False
+
+
+class Engine:
+    def __init__(
+        self,
+        db: Database,
+        dialogs: DialogRegistry,
+        services: Any,
+        *,
+        timeout: timedelta = timedelta(minutes=30),
+        max_chars: int = 2000,
+        capabilities: dict[str, Capabilities] | None = None,
+    ) -> None:
+        self.db = db
+        self.dialogs = dialogs
+        self.services = services
+        self.timeout = timeout
+        self.max_chars = max_chars
+        self.capabilities = capabilities if capabilities is not None else {}
+
+    async def handle(self, incoming: Incoming) -> TurnResult:
+        started = time.perf_counter()
+        try:
+            async with self.db.transaction() as session:
+                result = await self._turn(session, incoming)
+        except Exception:
+            metrics.TURNS.labels(incoming.channel, "error").inc()
+            raise
+        outcome = "duplicate" if result.duplicate else "ok"
+        metrics.TURNS.labels(incoming.channel, outcome).inc()
+        metrics.TURN_SECONDS.observe(time.perf_counter() - started)
+        return result
+
+    async def _turn(self, session: Any, incoming: Incoming) -> TurnResult:
+        now = utcnow()
+        conversation = await self._lock_conversation(session, incoming, now)
+
+        seen = await session.scalar(
+            select(Turn).where(Turn.channel == incoming.channel, Turn.message_id == incoming.message_id)
+        )
+        if seen is not None:
+            return await self._replay(session, seen)
+
+        state = State.from_json(conversation.state)
+        expired = bool(state.active and conversation.expires_at and conversation.expires_at <= now)
+        if expired:
+            state = State()
+
+        incoming, label = self._resolve_choice(incoming, state)
+        step = await self._run(session, conversation, state, incoming, now, expired)
+
+        offered = next((r.choices for r in reversed(step.replies) if r.choices), ())
+        step.state.choices = list(offered)
+        conversation.state = step.state.to_json()
+        conversation.expires_at = now + self.timeout if step.state.active else None
+        conversation.updated_at = now
+
+        said = incoming.to_json()
+        if label:
+            said["text"] = label
+        rows = [
+            TranscriptMessage(
+                conversation_id=conversation.id,
+                direction="in",
+                payload={"from": "resident", **said},
+                created_at=now,
+            )
+        ]
+        rows += [
+            TranscriptMessage(
+                conversation_id=conversation.id,
+                direction="out",
+                payload={"from": "bot", **r.to_json()},
+                created_at=now,
+            )
+            for r in step.replies
+        ]
+        session.add_all(rows)
+        for later in step.later:
+            session.add(outbox_row(later, now))
+        await session.flush()
+        session.add(
+            Turn(
+                conversation_id=conversation.id,
+                channel=incoming.channel,
+                message_id=incoming.message_id,
+                replies=[r.to_json() for r in step.replies],
+                transcript_ids=[r.id for r in rows],
+                created_at=now,
+            )
+        )
+        return TurnResult(replies=step.replies, transcript=[_entry(r) for r in rows])
+
+    async def _lock_conversation(self, session: Any, incoming: Incoming, now: datetime) -> Conversation:
+        await session.execute(
+            self.db.insert(Conversation)
+            .values(
+                channel=incoming.channel,
+                address=incoming.conversation,
+                state={},
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["channel", "address"])
+        )
+        query = select(Conversation).where(
+            Conversation.channel == incoming.channel, Conversation.address == incoming.conversation
+        )
+        if self.db.supports_row_locks:
+            query = query.with_for_update()
+        return (await session.execute(query)).scalar_one()
+
+    async def _replay(self, session: Any, turn: Turn) -> TurnResult:
+        rows = (
+            await session.scalars(
+                select(TranscriptMessage)
+                .where(TranscriptMessage.id.in_(turn.transcript_ids))
+                .order_by(TranscriptMessage.id)
+            )
+        ).all()
+        return TurnResult(
+            replies=[Outgoing.from_json(r) for r in turn.replies],
+            transcript=[_entry(r) for r in rows],
+            duplicate=True,
+        )
+
+    @staticmethod
+    def _resolve_choice(incoming: Incoming, state: State) -> tuple[Incoming, str | None]:
+        """Turn a typed "2" or label into the choice, and find the label of a tapped one."""
+        labels = {c.id: c.label for c in state.choices}
+        if incoming.choice is not None:
+            if incoming.choice in labels:
+                return incoming, labels[incoming.choice]
+            # A button from an earlier question: keep the words, drop the stale id.
+            return replace(incoming, choice=None), None
+        if incoming.text and state.choices and global_command(incoming.text) is None:
+            chosen = resolve_choice(incoming.text, state.choices)
+            if chosen is not None:
+                return replace(incoming, choice=chosen), None
+        return incoming, None
+
+    async def _run(
+        self,
+        session: Any,
+        conversation: Conversation,
+        state: State,
+        incoming: Incoming,
+        now: datetime,
+        expired: bool,
+    ) -> Step:
+        ctx = Context(
+            session=session,
+            now=now,
+            channel=incoming.channel,
+            capabilities=self.capabilities.get(incoming.channel, PLAIN_TEXT),
+            conversation_id=conversation.id,
+            services=self.services,
+            expired=expired,
+        )
+        if len(incoming.text) > self.max_chars:
+            return Step(
+                state,
+                [
+                    Outgoing(
+                        f"That message is too long ({len(incoming.text):,} characters). "
+                        f"Please keep it under {self.max_chars:,} characters, or split it up."
+                    )
+                ],
+            )
+        if incoming.is_empty:
+            return Step(
+                state,
+                [
+                    Outgoing(
+                        "I didn't get any text. Type your question, or say **help** to see what I can do."
+                    )
+                ],
+            )
+        command = None if incoming.choice else global_command(incoming.text)
+        if command == "cancel":
+            return await self.dialogs.get("cancelled")(ctx, state, incoming)
+        if command == "start":
+            return await self.dialogs.get("start")(ctx, State(), incoming)
+        if command == "help":
+            return await self.dialogs.get("help")(ctx, state, incoming)
+        return await self.dialogs.get(state.dialog or "root")(ctx, state, incoming)
+
+
+def outbox_row(later: Later, now: datetime) -> OutboxMessage:
+    return OutboxMessage(
+        channel=later.channel,
+        address=later.address,
+        payload=later.message.to_json(),
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+def _entry(row: TranscriptMessage) -> TranscriptEntry:
+    return TranscriptEntry(
+        id=row.id, direction=row.direction, payload=dict(row.payload), created_at=row.created_at
+    )

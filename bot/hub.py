@@ -1,0 +1,58 @@
+"""The composition root: settings, database, dialogs, channels and engine, wired once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from bot.channel import Channel
+from bot.db import Database
+from bot.dialog import DialogRegistry
+from bot.engine import Engine
+from bot.plugin import AdapterPlugin, adapter_plugins, dialog_registrars
+from bot.services import Services
+from bot.settings import Settings
+
+
+@dataclass(slots=True)
+class Hub:
+    settings: Settings
+    db: Database
+    services: Services
+    dialogs: DialogRegistry
+    engine: Engine
+    plugins: list[AdapterPlugin] = field(default_factory=list)
+    channels: dict[str, Channel] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def build_hub(settings: Settings, *, plugins: list[AdapterPlugin] | None = None) -> Hub:
+    db = Database(settings.DATABASE_URL)
+    services = Services(settings)
+    dialogs = DialogRegistry()
+    for register in dialog_registrars():
+        register(dialogs)  # type: ignore[operator]
+    engine = Engine(
+        db,
+        dialogs,
+        services,
+        timeout=timedelta(minutes=settings.CONVERSATION_TIMEOUT_MINUTES),
+        max_chars=settings.MAX_MESSAGE_CHARS,
+    )
+    hub = Hub(settings, db, services, dialogs, engine)
+    hub.plugins = [p for p in (plugins if plugins is not None else adapter_plugins()) if p.enabled(hub)]
+    for plugin in hub.plugins:
+        for channel in plugin.channels(hub):
+            hub.channels[channel.name] = channel
+            engine.capabilities[channel.name] = channel.capabilities
+    return hub
+
+
+def describe(hub: Hub) -> dict[str, Any]:
+    return {
+        "database": hub.db.engine.url.render_as_string(hide_password=True),
+        "channels": sorted(hub.channels),
+    }

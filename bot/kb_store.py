@@ -1,0 +1,135 @@
+"""The knowledge base in the database, and each process's search index over it.
+
+The index is a cache of database rows, checked against one revision counter
+on every message: an edit made through any process (admin page, `kb import`)
+is seen by the next question everywhere, without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.models import KnowledgeEntry, KnowledgeRevision, SynonymGroup
+from bot.timeutil import utcnow
+from knowledge.catalogue import Catalogue
+from knowledge.loader import SAMPLE_DIR, SERVICES_FILE, load_catalogue
+from knowledge.model import Entry, EntryLink, KnowledgeBase
+from knowledge.understand import Understander
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    added: int
+    updated: int
+    unchanged: int
+    synonym_groups: int
+
+
+async def revision(session: AsyncSession) -> int:
+    value = await session.scalar(select(KnowledgeRevision.revision).where(KnowledgeRevision.id == 1))
+    return int(value or 0)
+
+
+async def bump_revision(session: AsyncSession) -> None:
+    result = await session.execute(
+        update(KnowledgeRevision)
+        .where(KnowledgeRevision.id == 1)
+        .values(revision=KnowledgeRevision.revision + 1)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        session.add(KnowledgeRevision(id=1, revision=1))
+
+
+def _to_entry(row: KnowledgeEntry) -> Entry:
+    return Entry(
+        id=row.id,
+        question=row.question,
+        answer=row.answer,
+        alternatives=tuple(row.alternatives),
+        tags=tuple(row.tags),
+        links=tuple(EntryLink(x["title"], x["url"]) for x in row.links),
+        service=row.service_code,
+        active=row.active,
+        updated_at=row.updated_at,
+        author=row.author,
+    )
+
+
+async def load(session: AsyncSession) -> KnowledgeBase:
+    rows = (await session.scalars(select(KnowledgeEntry).order_by(KnowledgeEntry.id))).all()
+    groups = (await session.scalars(select(SynonymGroup).order_by(SynonymGroup.id))).all()
+    return KnowledgeBase(tuple(_to_entry(r) for r in rows), tuple(tuple(g.terms) for g in groups))
+
+
+async def import_kb(session: AsyncSession, kb: KnowledgeBase, *, author: str | None = None) -> ImportResult:
+    """Upsert every entry of `kb` by id and replace the synonym list.
+
+    Entries the file does not mention are kept: a partial file must not wipe
+    what admins wrote in the pages.
+    """
+    now = utcnow()
+    existing = {r.id: r for r in (await session.scalars(select(KnowledgeEntry))).all()}
+    added = updated = unchanged = 0
+    for entry in kb.entries:
+        values = {
+            "question": entry.question,
+            "answer": entry.answer,
+            "alternatives": list(entry.alternatives),
+            "tags": list(entry.tags),
+            "links": [{"title": x.title, "url": x.url} for x in entry.links],
+            "service_code": entry.service,
+            "active": entry.active,
+        }
+        row = existing.get(entry.id)
+        if row is None:
+            session.add(KnowledgeEntry(id=entry.id, updated_at=now, author=entry.author or author, **values))
+            added += 1
+        elif any(getattr(row, k) != v for k, v in values.items()):
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.updated_at, row.author = now, entry.author or author
+            updated += 1
+        else:
+            unchanged += 1
+    await session.execute(delete(SynonymGroup))
+    session.add_all(SynonymGroup(terms=list(g)) for g in kb.synonyms)
+    await bump_revision(session)
+    return ImportResult(added, updated, unchanged, len(kb.synonyms))
+
+
+async def is_empty(session: AsyncSession) -> bool:
+    return await session.scalar(select(KnowledgeEntry.id).limit(1)) is None
+
+
+class KnowledgeCache:
+    """Per-process understander, rebuilt when the database revision moves."""
+
+    def __init__(self, catalogue_loader: Callable[[], Catalogue] | None = None) -> None:
+        self._revision: int | None = None
+        self._understander: Understander | None = None
+        self._lock = asyncio.Lock()
+        self._catalogue_loader = catalogue_loader or sample_catalogue
+
+    async def current(self, session: AsyncSession) -> Understander:
+        rev = await revision(session)
+        if self._understander is not None and rev == self._revision:
+            return self._understander
+        async with self._lock:
+            if self._understander is None or rev != self._revision:
+                kb = await load(session)
+                catalogue = self._catalogue_loader()
+                # Building the index is CPU work; keep the event loop answering meanwhile.
+                self._understander = await asyncio.to_thread(Understander, kb, catalogue)
+                self._revision = rev
+        return self._understander
+
+
+def sample_catalogue(directory: Path = SAMPLE_DIR) -> Catalogue:
+    path = directory / SERVICES_FILE
+    return load_catalogue(path) if path.exists() else Catalogue()

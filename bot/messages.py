@@ -1,0 +1,192 @@
+"""Channel-neutral messages: what every adapter translates to and from.
+
+Dialogs only ever see these types, never a Telegram Update or a Slack
+payload. An outgoing message may ask for more than a channel can show; the
+channel's `Capabilities` decide, and `degrade` turns the rest into plain text
+(numbered choices the resident can answer with the number or the words).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from bot.timeutil import utcnow
+
+Request = Literal["location", "photo"]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    lat: float
+    lon: float
+
+    def __post_init__(self) -> None:
+        if not (-90.0 <= self.lat <= 90.0 and -180.0 <= self.lon <= 180.0):
+            raise ValueError("latitude must be within ±90 and longitude within ±180")
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """A photo already stored by civic311 (EXIF removed), known by its media key."""
+
+    key: str
+    content_type: str = "image/jpeg"
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    channel: str
+    conversation: str  # the channel's address of the thread (chat id, session id)
+    message_id: str  # the platform's id: unique per channel, redeliveries repeat it
+    sender: str = ""
+    text: str = ""
+    photos: tuple[Photo, ...] = ()
+    location: Location | None = None
+    choice: str | None = None
+    received_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.text.strip() or self.photos or self.location or self.choice)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"text": self.text}
+        if self.photos:
+            data["photos"] = [{"key": p.key, "content_type": p.content_type} for p in self.photos]
+        if self.location:
+            data["location"] = {"lat": self.location.lat, "lon": self.location.lon}
+        if self.choice:
+            data["choice"] = self.choice
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    title: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    text: str
+    choices: tuple[Choice, ...] = ()
+    request: Request | None = None
+    photo_url: str | None = None
+    links: tuple[Link, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "choices": [{"id": c.id, "label": c.label} for c in self.choices],
+            "request": self.request,
+            "photo_url": self.photo_url,
+            "links": [{"title": link.title, "url": link.url} for link in self.links],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Outgoing:
+        return cls(
+            text=str(data.get("text", "")),
+            choices=tuple(Choice(str(c["id"]), str(c["label"])) for c in data.get("choices", [])),
+            request=data.get("request"),
+            photo_url=data.get("photo_url"),
+            links=tuple(Link(str(x["title"]), str(x["url"])) for x in data.get("links", [])),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a channel can render natively."""
+
+    buttons: bool = False
+    photos: bool = False
+    location_request: bool = False
+    markdown: bool = False
+    links: bool = False
+
+
+PLAIN_TEXT = Capabilities()
+
+
+def degrade(message: Outgoing, caps: Capabilities) -> Outgoing:
+    """Rewrite what the channel cannot show into text it can."""
+    text = message.text if caps.markdown else flatten_markdown(message.text)
+    extra: list[str] = []
+    choices = message.choices
+    if choices and not caps.buttons:
+        extra.append("\n".join(f"{n}. {c.label}" for n, c in enumerate(choices, 1)))
+        extra.append("Reply with a number or the words.")
+        choices = ()
+    links = message.links
+    if links and not caps.links:
+        extra.append("\n".join(f"{link.title}: {link.url}" for link in links))
+        links = ()
+    request = message.request
+    if request == "location" and not caps.location_request:
+        request = None
+    if request == "photo" and not caps.photos:
+        request = None
+    photo_url = message.photo_url
+    if photo_url and not caps.photos:
+        extra.append(f"Photo: {photo_url}")
+        photo_url = None
+    if extra:
+        text = "\n\n".join([text, *extra]) if text else "\n\n".join(extra)
+    return replace(message, text=text, choices=choices, links=links, request=request, photo_url=photo_url)
+
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
+def flatten_markdown(text: str) -> str:
+    """Our Markdown subset (**bold**, '- ' bullets) as plain text."""
+    text = _BOLD.sub(r"\1", text)
+    return "\n".join("• " + line[2:] if line.startswith("- ") else line for line in text.splitlines())
+
+
+def normalise(text: str) -> str:
+    """Lower case, accents and punctuation folded: for comparing what people type."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    return " ".join(re.sub(r"[^\w#]+", " ", text).split())
+
+
+def resolve_choice(text: str, choices: list[Choice] | tuple[Choice, ...]) -> str | None:
+    """Map a typed answer to one of the offered choices: its number, its
+    label, or a unique word-prefix of the label ("first", "the second one")."""
+    if not choices:
+        return None
+    said = normalise(text)
+    if not said:
+        return None
+    ordinals = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "last": len(choices)}
+    words = said.split()
+    number: int | None = None
+    if said.isdigit():
+        number = int(said)
+    elif len(words) <= 3:
+        for word in words:
+            if word in ordinals:
+                number = ordinals[word]
+            elif word.isdigit() and len(words) <= 2:
+                number = int(word)
+    if number is not None:
+        return choices[number - 1].id if 1 <= number <= len(choices) else None
+    labels = [normalise(c.label) for c in choices]
+    for choice, label in zip(choices, labels, strict=True):
+        if said == label:
+            return choice.id
+    starts = [c for c, label in zip(choices, labels, strict=True) if label.startswith(said)]
+    if len(starts) == 1 and len(said) >= 3:
+        return starts[0].id
+    return None

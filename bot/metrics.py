@@ -1,0 +1,12 @@
+"""Prometheus metrics, served at /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+TURNS = Counter("civic311_turns_total", "Incoming messages handled", ["channel", "outcome"])
+TURN_SECONDS = Histogram("civic311_turn_seconds", "Time to handle one incoming message")
+INTENTS = Counter("civic311_intents_total", "What residents' messages were understood as", ["intent"])
+OUTBOX = Counter("civic311_outbox_total", "Outbox delivery attempts", ["channel", "outcome"])
+OUTBOX_PENDING = Gauge("civic311_outbox_pending", "Outbox messages waiting to be sent")
+HTTP_REJECTED = Counter("civic311_http_rejected_total", "Requests refused", ["reason"])

@@ -1,0 +1,142 @@
+"""Outbox delivery: claim due messages, send them, retry with backoff.
+
+Claims use `FOR UPDATE SKIP LOCKED` on PostgreSQL so any number of workers
+share the queue; a claimed row carries a lease, so a worker that dies while
+sending leaves it to be claimed again rather than lost. A conversation's
+messages go out in order: a row is due only when no earlier row to the same
+address is still waiting. After the last attempt a row is kept as `failed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.orm import aliased
+
+from bot import metrics
+from bot.channel import Channel, DeliveryError
+from bot.db import Database
+from bot.messages import Outgoing, degrade
+from bot.models import OutboxMessage
+from bot.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+BASE_BACKOFF_S = 2.0
+MAX_BACKOFF_S = 3600.0
+
+
+def backoff(attempts: int) -> float:
+    """Exponential backoff with jitter: 2 s, 4 s, 8 s ... capped at an hour."""
+    delay = min(MAX_BACKOFF_S, BASE_BACKOFF_S * 2 ** max(0, attempts - 1))
+    return delay * random.uniform(0.8, 1.2)
+
+
+class OutboxWorker:
+    def __init__(
+        self, db: Database, channels: Mapping[str, Channel], *, max_attempts: int = 8, batch: int = 20
+    ) -> None:
+        self.db = db
+        self.channels = channels
+        self.max_attempts = max_attempts
+        self.batch = batch
+
+    async def claim(self, now: datetime) -> list[OutboxMessage]:
+        earlier = aliased(OutboxMessage)
+        blocked = exists().where(
+            earlier.channel == OutboxMessage.channel,
+            earlier.address == OutboxMessage.address,
+            earlier.id < OutboxMessage.id,
+            earlier.status.in_(("pending", "sending")),
+        )
+        due = or_(
+            and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+            and_(OutboxMessage.status == "sending", OutboxMessage.lease_until <= now),
+        )
+        query = (
+            select(OutboxMessage)
+            .where(due, OutboxMessage.channel.in_(list(self.channels)), ~blocked)
+            .order_by(OutboxMessage.id)
+            .limit(self.batch)
+        )
+        if self.db.supports_row_locks:
+            query = query.with_for_update(skip_locked=True, of=OutboxMessage)
+        async with self.db.transaction() as session:
+            rows = list((await session.scalars(query)).all())
+            for row in rows:
+                row.status = "sending"
+                row.lease_until = now + LEASE
+                row.attempts += 1
+        return rows
+
+    async def run_once(self) -> int:
+        """Deliver what is due now; returns how many rows were tried."""
+        rows = await self.claim(utcnow())
+        for row in rows:
+            await self._deliver(row)
+        return len(rows)
+
+    async def _deliver(self, row: OutboxMessage) -> None:
+        channel = self.channels[row.channel]
+        message = degrade(Outgoing.from_json(row.payload), channel.capabilities)
+        try:
+            await channel.send(row.address, message)
+        except DeliveryError as exc:
+            await self._failed(row, str(exc), exc.retry_after, exc.permanent)
+        except Exception as exc:  # a bug or an unexpected library error: retry, keep the reason
+            log.exception("outbox %s: unexpected error sending to %s", row.id, row.channel)
+            await self._failed(row, f"{type(exc).__name__}: {exc}", None, False)
+        else:
+            await self._set(row.id, status="sent", sent_at=utcnow(), lease_until=None, last_error=None)
+            metrics.OUTBOX.labels(row.channel, "sent").inc()
+
+    async def _failed(
+        self, row: OutboxMessage, reason: str, retry_after: float | None, permanent: bool
+    ) -> None:
+        if permanent or row.attempts >= self.max_attempts:
+            log.warning("outbox %s to %s failed for good: %s", row.id, row.channel, reason)
+            await self._set(row.id, status="failed", lease_until=None, last_error=reason[:2000])
+            metrics.OUTBOX.labels(row.channel, "failed").inc()
+            return
+        delay = retry_after if retry_after is not None else backoff(row.attempts)
+        await self._set(
+            row.id,
+            status="pending",
+            lease_until=None,
+            last_error=reason[:2000],
+            next_attempt_at=utcnow() + timedelta(seconds=delay),
+        )
+        metrics.OUTBOX.labels(row.channel, "retry").inc()
+
+    async def _set(self, row_id: int, **values: object) -> None:
+        async with self.db.transaction() as session:
+            await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
+
+    async def pending_count(self) -> int:
+        async with self.db.reading() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status.in_(("pending", "sending")))
+            )
+        return int(count or 0)
+
+    async def run_forever(self, stop: asyncio.Event, *, idle_s: float = 1.0) -> None:
+        """Poll until `stop` is set; a message being sent when it is set is finished."""
+        while not stop.is_set():
+            try:
+                tried = await self.run_once()
+                metrics.OUTBOX_PENDING.set(await self.pending_count())
+            except Exception:
+                log.exception("outbox loop error; retrying shortly")
+                tried = 0
+            if tried == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=idle_s)

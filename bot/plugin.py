@@ -1,0 +1,52 @@
+"""How adapters plug in: a small base class with no-op defaults.
+
+Adapters are found through the `civic311.adapters` entry point group, so the
+core never imports one by name and a city can add its own channel as a
+separate package.
+"""
+
+from __future__ import annotations
+
+import argparse
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from bot.channel import Channel
+
+if TYPE_CHECKING:
+    from bot.hub import Hub
+
+ADAPTERS_GROUP = "civic311.adapters"
+DIALOGS_GROUP = "civic311.dialogs"
+
+
+class AdapterPlugin:
+    name = "adapter"
+
+    def enabled(self, hub: Hub) -> bool:
+        """Whether the configuration turns this adapter on (tokens set, ...)."""
+        return True
+
+    def channels(self, hub: Hub) -> list[Channel]:
+        """Channels the outbox may deliver through."""
+        return []
+
+    def setup_web(self, hub: Hub, app: web.Application) -> None:
+        """Add routes and background tasks to the `serve` application."""
+
+    def add_commands(self, commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+        """Add subcommands to the `civic311` command line."""
+
+
+def adapter_plugins() -> list[AdapterPlugin]:
+    plugins = []
+    for ep in sorted(entry_points(group=ADAPTERS_GROUP), key=lambda e: e.name):
+        plugin = ep.load()
+        plugins.append(plugin() if isinstance(plugin, type) else plugin)
+    return plugins
+
+
+def dialog_registrars() -> list[object]:
+    return [ep.load() for ep in sorted(entry_points(group=DIALOGS_GROUP), key=lambda e: e.name)]

@@ -1,0 +1,70 @@
+"""The `serve` process: aiohttp application, health, metrics, outbox in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bot.hub import Hub
+from bot.outbox import OutboxWorker
+
+log = logging.getLogger(__name__)
+
+HUB = web.AppKey("hub", Hub)
+STOPPING = web.AppKey("stopping", asyncio.Event)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    try:
+        await asyncio.wait_for(hub.db.ping(), timeout=5)
+    except Exception as exc:
+        log.warning("health check failed: %s", exc)
+        return web.json_response({"status": "error", "database": "unreachable"}, status=503)
+    return web.json_response({"status": "ok", "database": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
+def create_app(hub: Hub, *, deliver_outbox: bool | None = None) -> web.Application:
+    app = web.Application(middlewares=[security_headers], client_max_size=12 * 1024 * 1024)
+    app[HUB] = hub
+    app[STOPPING] = asyncio.Event()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    for plugin in hub.plugins:
+        plugin.setup_web(hub, app)
+
+    deliver = hub.settings.DELIVER_OUTBOX_IN_PROCESS if deliver_outbox is None else deliver_outbox
+    if deliver:
+        app.cleanup_ctx.append(_outbox_in_process)
+
+    async def _stopping(app: web.Application) -> None:
+        app[STOPPING].set()
+
+    app.on_shutdown.append(_stopping)
+    return app
+
+
+async def _outbox_in_process(app: web.Application) -> AsyncIterator[None]:
+    hub = app[HUB]
+    stop = asyncio.Event()
+    worker = OutboxWorker(hub.db, hub.channels, max_attempts=hub.settings.OUTBOX_MAX_ATTEMPTS)
+    task = asyncio.create_task(worker.run_forever(stop), name="outbox")
+    yield
+    stop.set()
+    await task

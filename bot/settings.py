@@ -1,0 +1,118 @@
+"""One settings object, read from the environment and `.env`, validated at start.
+
+A wrong value must stop start-up with one line naming the variable, because
+the person reading it is usually an operator looking at a deploy log.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A configuration value is wrong; the message is meant for the operator."""
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URLs hosting platforms hand out and pick the async driver.
+
+    Heroku-style platforms give `postgres://...`; SQLAlchemy wants an explicit
+    async dialect, so plain forms are rewritten rather than rejected.
+    """
+    url = url.strip()
+    for plain in ("postgres://", "postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://"):
+        if url.startswith(plain):
+            return "postgresql+asyncpg://" + url[len(plain) :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        return url
+    raise ValueError("must be a sqlite+aiosqlite:/// or postgresql+asyncpg:// (or postgres://) URL")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True
+    )
+
+    DATABASE_URL: str = "sqlite+aiosqlite:///./civic311.db"
+    PUBLIC_URL: str = "http://127.0.0.1:8080"
+    MEDIA_DIR: Path = Path("./media")
+    CITY_NAME: str = "Sample City"
+
+    TELEGRAM_BOT_TOKEN: str | None = None
+    TELEGRAM_WEBHOOK_SECRET: str | None = None
+    TELEGRAM_MODE: Literal["webhook", "polling"] | None = None
+    TELEGRAM_API_BASE_URL: str = "https://api.telegram.org/bot"
+    TELEGRAM_FILE_BASE_URL: str = "https://api.telegram.org/file/bot"
+
+    SLACK_BOT_TOKEN: str | None = None
+    SLACK_SIGNING_SECRET: str | None = None
+    SLACK_APP_TOKEN: str | None = None
+    SLACK_API_URL: str = "https://slack.com/api/"
+    SLACK_STAFF_CHANNEL: str | None = None
+
+    OPEN311_API_KEYS: str | None = None
+
+    # Operational knobs; defaults suit a small city on one machine.
+    CONVERSATION_TIMEOUT_MINUTES: int = Field(30, ge=1, le=60 * 24 * 7)
+    CHAT_RATE_LIMIT_PER_MINUTE: int = Field(30, ge=1, le=10_000)
+    MAX_MESSAGE_CHARS: int = Field(2000, ge=100, le=100_000)
+    OUTBOX_MAX_ATTEMPTS: int = Field(8, ge=1, le=100)
+    DELIVER_OUTBOX_IN_PROCESS: bool = True
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return normalise_database_url(value)
+
+    @field_validator("PUBLIC_URL")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL, e.g. https://311.example.gov")
+        return value.strip().rstrip("/")
+
+    @model_validator(mode="after")
+    def _telegram(self) -> Settings:
+        if self.TELEGRAM_BOT_TOKEN and self.telegram_mode == "webhook" and not self.TELEGRAM_WEBHOOK_SECRET:
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET: required with TELEGRAM_BOT_TOKEN in webhook mode")
+        if bool(self.SLACK_BOT_TOKEN) != bool(self.SLACK_SIGNING_SECRET):
+            raise ValueError("SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET: set both or neither")
+        return self
+
+    @property
+    def telegram_mode(self) -> str:
+        if self.TELEGRAM_MODE:
+            return self.TELEGRAM_MODE
+        return "webhook" if self.PUBLIC_URL.startswith("https://") else "polling"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.DATABASE_URL.startswith("sqlite")
+
+    @property
+    def open311_keys(self) -> frozenset[str]:
+        raw = self.OPEN311_API_KEYS or ""
+        return frozenset(k.strip() for k in raw.split(",") if k.strip())
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings or raise ConfigError with one line per bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "configuration"
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            value = err.get("input")
+            shown = f" (got {value!r})" if isinstance(value, str | int) and name != "configuration" else ""
+            lines.append(f"{name}: {msg}{shown}" if name != "configuration" else msg)
+        raise ConfigError("; ".join(lines)) from None

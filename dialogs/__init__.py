@@ -1,0 +1,20 @@
+"""The conversations civic311 has with residents.
+
+`register` is the entry point the engine's registry is filled from
+(pyproject `civic311.dialogs`); the engine never imports this package by name.
+"""
+
+from __future__ import annotations
+
+from bot.dialog import DialogRegistry
+from dialogs import answer, basics, root
+from dialogs.safety import with_triage
+
+
+def register(registry: DialogRegistry) -> None:
+    registry.register("root", with_triage(root.root))
+    registry.register("start", basics.start)
+    registry.register("help", basics.help_)
+    registry.register("cancelled", basics.cancelled)
+    registry.register("answer", with_triage(answer.did_you_mean))
+    registry.register("handoff", with_triage(answer.offer_staff))

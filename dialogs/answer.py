@@ -1,0 +1,72 @@
+"""Answering from the knowledge base: answer, "did you mean", or an honest "I don't know"."""
+
+from __future__ import annotations
+
+from bot import unanswered
+from bot.dialog import Context, State, Step
+from bot.messages import Choice, Incoming, Link, Outgoing
+from dialogs import texts
+from knowledge.model import Entry
+from knowledge.understand import Understanding
+
+NONE = "none"
+STAFF_YES = "staff-yes"
+STAFF_NO = "staff-no"
+
+
+def answer_reply(entry: Entry, *, soft_911: bool = False) -> Outgoing:
+    text = entry.answer
+    if soft_911:
+        text = f"{texts.SOFT_911}\n\n{text}"
+    return Outgoing(text, links=tuple(Link(x.title, x.url) for x in entry.links))
+
+
+async def not_answered(ctx: Context, u: Understanding) -> Step:
+    """Fallback: offer close entries if there are any, else offer staff. Recorded either way."""
+    guesses = [{"entry": h.entry.id, "score": h.score} for h in u.hits]
+    await unanswered.record(ctx.session, u.text, channel=ctx.channel, now=ctx.now, guesses=guesses)
+    prefix = f"{texts.SOFT_911}\n\n" if u.triage.soft else ""
+    if u.suggestions:
+        choices = [Choice(h.entry.id, h.entry.question) for h in u.suggestions]
+        choices.append(Choice(NONE, texts.NONE_OF_THESE))
+        return Step(
+            State("answer", "did-you-mean", {"question": u.text}),
+            [Outgoing(prefix + texts.DID_YOU_MEAN, choices=tuple(choices))],
+        )
+    return offer_staff_step(u.text, prefix + texts.DONT_KNOW)
+
+
+def offer_staff_step(question: str, text: str) -> Step:
+    return Step(
+        State("handoff", "offer", {"question": question}),
+        [Outgoing(text, choices=(Choice(STAFF_YES, texts.ASK_STAFF), Choice(STAFF_NO, texts.NO_THANKS)))],
+    )
+
+
+async def did_you_mean(ctx: Context, state: State, incoming: Incoming) -> Step:
+    question = str(state.data.get("question", ""))
+    if incoming.choice == NONE:
+        return offer_staff_step(question, texts.DONT_KNOW)
+    if incoming.choice:
+        understander = await ctx.services.knowledge.current(ctx.session)
+        entry = understander.kb.get(incoming.choice)
+        if entry is not None and entry.active:
+            return Step(State(), [answer_reply(entry)])
+    # Anything else is a new message: let the router take it afresh.
+    from dialogs.root import root
+
+    return await root(ctx, State(), incoming)
+
+
+async def offer_staff(ctx: Context, state: State, incoming: Incoming) -> Step:
+    question = str(state.data.get("question", ""))
+    if incoming.choice == STAFF_YES:
+        await unanswered.record(
+            ctx.session, question, channel=ctx.channel, now=ctx.now, guesses=[{"handoff": True}]
+        )
+        return Step(State(), [Outgoing(texts.PASSED_ON)])
+    if incoming.choice == STAFF_NO:
+        return Step(State(), [Outgoing(texts.NOT_PASSED)])
+    from dialogs.root import root
+
+    return await root(ctx, State(), incoming)

@@ -1,0 +1,54 @@
+"""The router: what to do with a message when no dialog is waiting for an answer."""
+
+from __future__ import annotations
+
+from bot.dialog import Context, State, Step
+from bot.messages import Incoming, Outgoing
+from dialogs import texts
+from dialogs.answer import answer_reply, not_answered, offer_staff_step
+from dialogs.safety import emergency_reply
+from dialogs.understanding import understand
+
+
+async def root(ctx: Context, state: State, incoming: Incoming) -> Step:
+    if not incoming.text.strip():
+        return Step(State(), [Outgoing("Type your question, or say **help**.")])
+    u = await understand(ctx, incoming.text)
+    step = await _route(ctx, u, incoming)
+    if ctx.expired and step.replies:
+        step.replies.insert(0, Outgoing(texts.EXPIRED))
+    return step
+
+
+async def _route(ctx: Context, u, incoming: Incoming) -> Step:  # type: ignore[no-untyped-def]
+    if u.intent == "emergency":
+        return Step(State(), [emergency_reply(u.triage.advice)])
+    if u.intent == "smalltalk":
+        text = {"greeting": texts.GREETING, "thanks": texts.THANKS}.get(u.smalltalk, texts.ABOUT)
+        return Step(State(), [Outgoing(text)])
+    if u.intent == "human":
+        return offer_staff_step(u.text, "I can pass your message to city staff. Shall I?")
+    if u.intent == "status":
+        return Step(
+            State(),
+            [
+                Outgoing(
+                    "Looking up reports from this chat isn't available yet. "
+                    "Call **311** with your report number and they'll tell you where it stands."
+                )
+            ],
+        )
+    if u.intent == "report" and u.service is not None:
+        return Step(
+            State(),
+            [
+                Outgoing(
+                    f"That sounds like a **{u.service.name.lower()}** problem. "
+                    "Filing reports from this chat isn't available yet: call **311** (24/7) "
+                    "and they'll file it for you."
+                )
+            ],
+        )
+    if u.intent == "faq" and u.entry is not None:
+        return Step(State(), [answer_reply(u.entry, soft_911=u.triage.soft)])
+    return await not_answered(ctx, u)

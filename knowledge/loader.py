@@ -1,0 +1,249 @@
+"""Reading and writing the knowledge base and service catalogue as YAML.
+
+A bad file is refused whole, with the file, the line and the reason, so an
+admin can fix it; nothing of a half-valid file is imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from knowledge.catalogue import (
+    DATATYPES,
+    Attribute,
+    AttributeValue,
+    Catalogue,
+    Department,
+    Service,
+)
+from knowledge.model import MAX_ANSWER_CHARS, SLUG, Entry, EntryLink, KnowledgeBase
+
+SAMPLE_DIR = Path(__file__).with_name("sample")
+FAQ_FILE = "faq.yaml"
+SERVICES_FILE = "services.yaml"
+
+
+class ContentError(ValueError):
+    """A content file is wrong; `str()` is `file:line: reason`."""
+
+    def __init__(self, path: Path | str, line: int | None, reason: str) -> None:
+        self.path, self.line, self.reason = str(path), line, reason
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {reason}")
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Remembers the line where each mapping starts, under the key `__line__`."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping["__line__"] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ContentError(path, None, "file not found") from None
+    except UnicodeDecodeError:
+        raise ContentError(path, None, "not UTF-8 text") from None
+    try:
+        data = yaml.load(text, Loader=_LineLoader)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise ContentError(path, line, f"not valid YAML: {exc.problem}") from None
+    if not isinstance(data, dict):
+        raise ContentError(path, 1, "expected a mapping at the top of the file")
+    return data
+
+
+@dataclass(slots=True)
+class _Ctx:
+    path: Path
+
+    def fail(self, node: Any, reason: str) -> ContentError:
+        line = node.get("__line__") if isinstance(node, dict) else None
+        return ContentError(self.path, line, reason)
+
+    def text(self, node: dict[str, Any], key: str, *, required: bool = True, limit: int = 5000) -> str:
+        value = node.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                raise self.fail(node, f"'{key}' is missing")
+            return ""
+        if not isinstance(value, str | int | float):
+            raise self.fail(node, f"'{key}' must be text")
+        value = str(value).strip()
+        if len(value) > limit:
+            raise self.fail(node, f"'{key}' is {len(value)} characters; at most {limit}")
+        return value
+
+    def texts(self, node: dict[str, Any], key: str) -> tuple[str, ...]:
+        value = node.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
+            raise self.fail(node, f"'{key}' must be a list of texts")
+        return tuple(str(v).strip() for v in value if str(v).strip())
+
+
+def load_knowledge(path: Path) -> KnowledgeBase:
+    data = _read(path)
+    ctx = _Ctx(path)
+    groups = data.get("synonyms") or []
+    if not isinstance(groups, list):
+        raise ctx.fail(data, "'synonyms' must be a list of lists of words")
+    synonyms = []
+    for group in groups:
+        if (
+            not isinstance(group, list)
+            or len(group) < 2
+            or not all(isinstance(w, str) and w.strip() for w in group)
+        ):
+            raise ContentError(path, None, f"synonym group {group!r} must list two or more words")
+        synonyms.append(tuple(w.strip() for w in group))
+    raw_entries = data.get("entries")
+    if not isinstance(raw_entries, list):
+        raise ctx.fail(data, "'entries' must be a list")
+    entries: list[Entry] = []
+    seen: dict[str, int] = {}
+    for node in raw_entries:
+        if not isinstance(node, dict):
+            raise ContentError(path, None, "each entry must be a mapping")
+        entry = _entry(ctx, node)
+        if entry.id in seen:
+            raise ctx.fail(node, f"id '{entry.id}' is used twice (first on line {seen[entry.id]})")
+        seen[entry.id] = node["__line__"]
+        entries.append(entry)
+    return KnowledgeBase(tuple(entries), tuple(synonyms))
+
+
+def _entry(ctx: _Ctx, node: dict[str, Any]) -> Entry:
+    entry_id = ctx.text(node, "id", limit=100)
+    if not SLUG.match(entry_id):
+        raise ctx.fail(node, f"id '{entry_id}' must be a slug: lower-case letters, digits, '-'")
+    links = []
+    for link in node.get("links") or []:
+        if not isinstance(link, dict):
+            raise ctx.fail(node, "each link needs a title and a url")
+        url = ctx.text(link, "url", limit=500)
+        if not url.startswith(("https://", "http://", "tel:", "mailto:")):
+            raise ctx.fail(link, f"link url '{url}' must start with https://, http://, tel: or mailto:")
+        links.append(EntryLink(ctx.text(link, "title", limit=200), url))
+    active = node.get("active", True)
+    if not isinstance(active, bool):
+        raise ctx.fail(node, "'active' must be true or false")
+    return Entry(
+        id=entry_id,
+        question=ctx.text(node, "question", limit=500),
+        answer=ctx.text(node, "answer", limit=MAX_ANSWER_CHARS),
+        alternatives=ctx.texts(node, "alternatives"),
+        tags=ctx.texts(node, "tags"),
+        links=tuple(links),
+        service=ctx.text(node, "service", required=False, limit=100) or None,
+        active=active,
+        author=ctx.text(node, "author", required=False, limit=200) or None,
+    )
+
+
+def load_catalogue(path: Path) -> Catalogue:
+    data = _read(path)
+    ctx = _Ctx(path)
+    departments = []
+    for node in data.get("departments") or []:
+        if not isinstance(node, dict):
+            raise ContentError(path, None, "each department must be a mapping")
+        departments.append(
+            Department(
+                ctx.text(node, "name", limit=200), ctx.text(node, "slack_channel", required=False) or None
+            )
+        )
+    groups = tuple(str(g) for g in data.get("groups") or [])
+    raw = data.get("services")
+    if not isinstance(raw, list):
+        raise ctx.fail(data, "'services' must be a list")
+    services: list[Service] = []
+    seen: set[str] = set()
+    for node in raw:
+        if not isinstance(node, dict):
+            raise ContentError(path, None, "each service must be a mapping")
+        service = _service(ctx, node)
+        if service.code in seen:
+            raise ctx.fail(node, f"service code '{service.code}' is used twice")
+        seen.add(service.code)
+        services.append(service)
+    return Catalogue(tuple(services), tuple(departments), groups)
+
+
+def _service(ctx: _Ctx, node: dict[str, Any]) -> Service:
+    code = ctx.text(node, "code", limit=100)
+    if not SLUG.match(code):
+        raise ctx.fail(node, f"code '{code}' must be a slug: lower-case letters, digits, '-'")
+    days = node.get("typical_days")
+    if days is not None and (not isinstance(days, int) or days < 0):
+        raise ctx.fail(node, "'typical_days' must be a whole number of days")
+    attributes = []
+    for q in node.get("questions") or []:
+        if not isinstance(q, dict):
+            raise ctx.fail(node, "each question must be a mapping")
+        datatype = ctx.text(q, "datatype", limit=20) if "datatype" in q else ctx.text(q, "type")
+        if datatype not in DATATYPES:
+            raise ctx.fail(q, f"datatype '{datatype}' must be one of {', '.join(sorted(DATATYPES))}")
+        values = []
+        for v in q.get("values") or []:
+            if isinstance(v, dict):
+                values.append(AttributeValue(ctx.text(v, "key", limit=100), ctx.text(v, "name", limit=200)))
+            else:
+                values.append(AttributeValue(str(v), str(v)))
+        if datatype.endswith("valuelist") and not values:
+            raise ctx.fail(q, f"question '{q.get('code')}' is a list but has no values")
+        attributes.append(
+            Attribute(
+                code=ctx.text(q, "code", limit=100),
+                datatype=datatype,
+                description=ctx.text(q, "description", required=False, limit=500)
+                or str(q.get("code")).replace("_", " ").capitalize() + "?",
+                required=bool(q.get("required", False)),
+                order=int(q.get("order", len(attributes) + 1)),
+                values=tuple(values),
+            )
+        )
+    return Service(
+        code=code,
+        name=ctx.text(node, "name", limit=200),
+        description=ctx.text(node, "description", required=False, limit=1000),
+        group=ctx.text(node, "group", required=False, limit=200),
+        department=ctx.text(node, "department", required=False, limit=200),
+        keywords=ctx.texts(node, "keywords"),
+        typical_days=days,
+        attributes=tuple(sorted(attributes, key=lambda a: a.order)),
+        active=bool(node.get("active", True)),
+    )
+
+
+def dump_knowledge(kb: KnowledgeBase, path: Path) -> None:
+    entries = []
+    for e in kb.entries:
+        item: dict[str, Any] = {
+            "id": e.id,
+            "question": e.question,
+            "alternatives": list(e.alternatives),
+            "answer": e.answer,
+            "tags": list(e.tags),
+            "links": [{"title": x.title, "url": x.url} for x in e.links],
+            "service": e.service,
+        }
+        if not e.active:
+            item["active"] = False
+        if e.author:
+            item["author"] = e.author
+        entries.append(item)
+    data = {"synonyms": [list(g) for g in kb.synonyms], "entries": entries}
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")

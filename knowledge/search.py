@@ -1,0 +1,135 @@
+"""Finding the knowledge base entry that answers a message.
+
+BM25 over each entry's phrasings (question, alternatives, tags) and, with a
+smaller weight, its answer; synonyms and spelling correction are applied to
+both sides. Postings are numpy arrays, so a query costs a few vector adds
+whatever the size of the base.
+
+The score handed on is a confidence in 0..1, not raw BM25: how much of the
+message's information the best entry covers, blended with how close the
+message is to the entry's nearest phrasing. Zones (answer, "did you mean",
+don't know) are decided on it by the caller.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from rapidfuzz import fuzz
+
+from knowledge.model import Entry
+from knowledge.spelling import Speller
+from knowledge.text import Synonyms, terms, words
+
+K1 = 1.2
+B = 0.75
+ANSWER_WEIGHT = 0.35
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    entry: Entry
+    score: float  # confidence 0..1
+    raw: float  # BM25, for ordering and debugging
+
+
+class _Field:
+    """One BM25 field: term -> (doc indices, weights)."""
+
+    def __init__(self, docs: Sequence[list[str]]) -> None:
+        n = len(docs)
+        lengths = np.array([len(d) for d in docs], dtype=np.float64)
+        avg = float(lengths.mean()) if n and lengths.sum() else 1.0
+        postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for i, doc in enumerate(docs):
+            for term, tf in Counter(doc).items():
+                postings[term].append((i, tf))
+        self.idf: dict[str, float] = {}
+        self.index: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for term, plist in postings.items():
+            df = len(plist)
+            idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+            ids = np.fromiter((i for i, _ in plist), dtype=np.int32, count=df)
+            tfs = np.fromiter((tf for _, tf in plist), dtype=np.float64, count=df)
+            norm = K1 * (1 - B + B * lengths[ids] / avg)
+            self.idf[term] = idf
+            self.index[term] = (ids, idf * tfs * (K1 + 1) / (tfs + norm))
+
+    def add_to(self, scores: np.ndarray, query: list[str], weight: float) -> None:
+        for term in query:
+            posting = self.index.get(term)
+            if posting is not None:
+                scores[posting[0]] += weight * posting[1]
+
+
+class SearchIndex:
+    """An immutable index over the active entries of one knowledge base revision."""
+
+    def __init__(self, entries: Sequence[Entry], synonyms: Synonyms | None = None) -> None:
+        self.entries = tuple(e for e in entries if e.active)
+        self.synonyms = synonyms or Synonyms()
+        vocabulary: set[str] = set()
+        for entry in self.entries:
+            vocabulary.update(words(entry.search_text()))
+        for group in self.synonyms.groups:
+            for term in group:
+                vocabulary.update(term.split())
+        self.speller = Speller(vocabulary)
+        self._phrasings = [[p.lower() for p in (e.question, *e.alternatives)] for e in self.entries]
+        question_docs = [
+            terms(" ".join((e.question, *e.alternatives, *e.tags, e.id.replace("-", " "))), self.synonyms)
+            for e in self.entries
+        ]
+        answer_docs = [terms(e.answer, self.synonyms) for e in self.entries]
+        self._questions = _Field(question_docs)
+        self._answers = _Field(answer_docs)
+        self._question_terms = [frozenset(d) for d in question_docs]
+        self._answer_terms = [frozenset(d) for d in answer_docs]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def query_terms(self, text: str) -> list[str]:
+        corrected = " ".join(self.speller.correct(w) for w in words(text))
+        return terms(corrected, self.synonyms)
+
+    def search(self, text: str, limit: int = 3) -> list[Hit]:
+        query = self.query_terms(text)
+        if not query or not self.entries:
+            return []
+        scores = np.zeros(len(self.entries), dtype=np.float64)
+        self._questions.add_to(scores, query, 1.0)
+        self._answers.add_to(scores, query, ANSWER_WEIGHT)
+        if not scores.any():
+            return []
+        top = np.argsort(-scores)[: max(limit, 1)]
+        info = sum(self._questions.idf.get(t, self._unknown_idf()) for t in set(query))
+        hits = []
+        for i in top:
+            if scores[i] <= 0:
+                break
+            entry = self.entries[int(i)]
+            hits.append(Hit(entry, self._confidence(text, query, int(i), info), float(scores[i])))
+        hits.sort(key=lambda h: (h.score, h.raw), reverse=True)
+        return hits
+
+    def _unknown_idf(self) -> float:
+        n = len(self.entries)
+        return math.log(1 + (n + 0.5) / 0.5)
+
+    def _confidence(self, text: str, query: list[str], i: int, info: float) -> float:
+        """Share of the message's information the entry covers, and closeness of wording."""
+        covered = 0.0
+        for term in set(query):
+            if term in self._question_terms[i]:
+                covered += self._questions.idf[term]
+            elif term in self._answer_terms[i]:
+                covered += ANSWER_WEIGHT * self._questions.idf.get(term, self._unknown_idf())
+        coverage = covered / info if info else 0.0
+        said = text.lower()
+        closeness = max(fuzz.token_set_ratio(said, p) for p in self._phrasings[i]) / 100.0
+        return round(min(1.0, 0.65 * coverage + 0.35 * closeness), 4)

@@ -1,0 +1,186 @@
+"""One pipeline that says what a resident's message is.
+
+Order matters and is fixed: emergency triage first (safety over
+everything), then report status, asking for a person, small talk, reporting
+a problem, a question for the knowledge base, and otherwise fallback.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from knowledge.catalogue import Catalogue, Service
+from knowledge.model import Entry, KnowledgeBase
+from knowledge.search import Hit, SearchIndex
+from knowledge.text import Synonyms, fold, terms
+from knowledge.triage import Triage, triage
+
+Intent = Literal["faq", "report", "emergency", "status", "smalltalk", "human", "fallback"]
+
+ANSWER_AT = 0.62  # confident: answer directly
+SUGGEST_AT = 0.38  # middle band: "did you mean"
+
+_STATUS = re.compile(
+    r"\b(status|update|news|progress|any word|what happened|follow(ing)? up)\b.{0,40}"
+    r"\b(report|request|case|ticket|complaint|#?\d{4,})|"
+    r"\bmy (reports|requests|cases|tickets)\b|"
+    r"^\s*(status|check|track)\s*#?\s*[a-z0-9-]{3,}\s*$|"
+    r"\b(report|request|case|ticket)\s*(number|no\.?|#)?\s*#?\d{4,}\b"
+)
+_NUMBER = re.compile(r"#?\b([a-z]{0,3}-?\d{4,}[a-z0-9-]*)\b")
+_HUMAN = re.compile(
+    r"\b(talk|speak|chat|connect me)\b.{0,20}\b(human|person|someone|somebody|agent|"
+    r"representative|operator|staff|real|live)\b|\b(real|live|actual) (person|human|agent)\b|"
+    r"^\s*(human|agent|operator|representative|a person)\s*$"
+)
+_GREETING = re.compile(
+    r"^\s*(hi+|hello+|hey+|hiya|howdy|yo|good (morning|afternoon|evening)|greetings|sup|"
+    r"hola|start)\b[\s!.,]*(there|friend|bot|311)?[\s!.,]*$"
+)
+_THANKS = re.compile(
+    r"^\s*((thanks?|thank you|thx|ty|cheers|great|awesome|perfect|ok(ay)?|cool|"
+    r"got it|bye|goodbye|see you)\b[\s!.,]*)+(so much|a lot|very much)?[\s!.,]*$"
+)
+_ABOUT_BOT = re.compile(
+    r"^\s*(who|what) are you\b|\bare you (a )?(bot|robot|human|real)\b|"
+    r"^\s*how are you\b"
+)
+_REPORT_VERB = re.compile(
+    r"\b(report|file|submit|log|make|open|request)\b.{0,30}"
+    r"\b(report|complaint|request|problem|issue)?\b"
+)
+_QUESTION = re.compile(
+    r"^\s*(how|what|when|where|who|why|which|can|could|do|does|is|are|should|"
+    r"would|will|may)\b|\?\s*$"
+)
+_PROBLEM_CUES = re.compile(
+    r"\b(there'?s|there is|there are|broken|busted|out|not working|doesn'?t work|stopped|"
+    r"leak(ing|s)?|flood(ed|ing)?|block(ed|ing)|dumped|overflowing|damaged|missing|fell|fallen|"
+    r"knocked|dead|clogged|backed up|spray ?painted|tagged|huge|big|deep|giant|"
+    r"on (the )?(corner|\d+(st|nd|rd|th)|[a-z]+ (st|street|ave|avenue|blvd|road|rd))|"
+    r"outside (my|our|the)|in front of|near|at the|across from|for (days|weeks|a week)|"
+    r"again|still|keeps|won'?t|been sitting|abandoned|left (on|in|at)|someone left|"
+    r"smells?|stink|rats?|mice|needles?)\b"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceHit:
+    service: Service
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Understanding:
+    intent: Intent
+    score: float
+    text: str
+    entry: Entry | None = None
+    service: Service | None = None
+    hits: tuple[Hit, ...] = ()
+    services: tuple[ServiceHit, ...] = ()
+    triage: Triage = field(default_factory=lambda: Triage(False))
+    report_number: str | None = None
+    smalltalk: str | None = None  # greeting | thanks | about
+
+    @property
+    def suggestions(self) -> tuple[Hit, ...]:
+        """Entries worth offering as "Did you mean…" when not confident."""
+        return tuple(h for h in self.hits if h.score >= SUGGEST_AT)[:3]
+
+
+class Understander:
+    """Built once per knowledge base revision; cheap to call per message."""
+
+    def __init__(self, kb: KnowledgeBase, catalogue: Catalogue | None = None) -> None:
+        self.kb = kb
+        self.catalogue = catalogue or Catalogue()
+        self.synonyms = Synonyms(kb.synonyms)
+        self.index = SearchIndex(kb.active(), self.synonyms)
+        self._service_terms = [
+            (
+                s,
+                frozenset(terms(s.search_text(), self.synonyms)),
+                [frozenset(terms(k, self.synonyms)) for k in (s.name, *s.keywords)],
+            )
+            for s in self.catalogue.services
+            if s.active
+        ]
+
+    def understand(self, text: str) -> Understanding:
+        folded = fold(text).strip()
+        tri = triage(text)
+        if tri.emergency:
+            return Understanding("emergency", tri.score, text, triage=tri)
+        if _STATUS.search(folded):
+            number = _NUMBER.search(folded)
+            return Understanding(
+                "status", 0.9, text, triage=tri, report_number=number.group(1).upper() if number else None
+            )
+        if _HUMAN.search(folded):
+            return Understanding("human", 0.9, text, triage=tri)
+        small = self._smalltalk(folded)
+        if small:
+            return Understanding("smalltalk", 0.9, text, triage=tri, smalltalk=small)
+
+        hits = tuple(self.index.search(text, limit=3))
+        services = tuple(self.match_services(text))
+        best = hits[0] if hits else None
+        best_service = services[0] if services else None
+        if best_service and self._is_report(folded, best_service, best):
+            return Understanding(
+                "report",
+                best_service.score,
+                text,
+                service=best_service.service,
+                hits=hits,
+                services=services,
+                triage=tri,
+            )
+        if best and best.score >= ANSWER_AT:
+            return Understanding(
+                "faq", best.score, text, entry=best.entry, hits=hits, services=services, triage=tri
+            )
+        return Understanding(
+            "fallback", best.score if best else 0.0, text, hits=hits, services=services, triage=tri
+        )
+
+    def _smalltalk(self, folded: str) -> str | None:
+        if _GREETING.match(folded):
+            return "greeting"
+        if _THANKS.match(folded):
+            return "thanks"
+        if _ABOUT_BOT.search(folded):
+            return "about"
+        return None
+
+    def match_services(self, text: str, limit: int = 3) -> list[ServiceHit]:
+        """Services whose words the message uses, best first; score is keyword coverage."""
+        query = set(self.index.query_terms(text))
+        if not query:
+            return []
+        scored: list[ServiceHit] = []
+        for service, all_terms, phrases in self._service_terms:
+            phrase_hit = max((len(p) for p in phrases if p and p <= query), default=0)
+            overlap = len(query & all_terms)
+            if not phrase_hit and not overlap:
+                continue
+            score = min(1.0, 0.45 * min(phrase_hit, 2) + 0.12 * overlap)
+            scored.append(ServiceHit(service, round(score, 4)))
+        scored.sort(key=lambda h: h.score, reverse=True)
+        return scored[:limit]
+
+    @staticmethod
+    def _is_report(folded: str, service: ServiceHit, faq: Hit | None) -> bool:
+        wants_to_report = bool(re.search(r"\breport(ing)?\b|\bfile\b|\bcomplain", folded))
+        asks = bool(_QUESTION.search(folded))
+        describes = bool(_PROBLEM_CUES.search(folded))
+        if service.score < 0.45:
+            return False
+        if wants_to_report:
+            return True
+        if asks and faq is not None and faq.score >= ANSWER_AT:
+            return False
+        return describes or not asks
