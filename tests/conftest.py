@@ -87,5 +87,13 @@ async def hub(settings: Settings) -> AsyncIterator[Hub]:
 
 
 @pytest.fixture
-async def db(hub: Hub) -> Database:
-    return hub.db
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    """A migrated, empty database."""
+    from bot.migrate import upgrade
+
+    db = Database(settings.DATABASE_URL)
+    await upgrade(db)
+    try:
+        yield db
+    finally:
+        await db.dispose()

@@ -8,6 +8,7 @@ SameSite cookie on the read-only event stream (EventSource sends no headers).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
 import re
@@ -251,7 +252,13 @@ def add_routes(hub: Hub, app: web.Application) -> None:
             }
         )
         await response.prepare(request)
-        stopping = request.app[STOPPING]
+        # The page going away is normal; EventSource reconnects with Last-Event-ID.
+        with contextlib.suppress(ConnectionResetError):
+            await _stream(response, address, after, request.app[STOPPING])
+        return response
+
+    async def _stream(response: web.StreamResponse, address: str, after: int,
+                      stopping: asyncio.Event) -> None:
         idle = 0.0
         while not stopping.is_set():
             rows = await messages_after(hub.db, NAME, address, after, limit=100)
@@ -268,7 +275,6 @@ def add_routes(hub: Hub, app: web.Application) -> None:
                 await asyncio.wait_for(stopping.wait(), timeout=POLL_S)
             except TimeoutError:
                 idle += POLL_S
-        return response
 
     app.router.add_get("/", index)
     if STATIC.exists():

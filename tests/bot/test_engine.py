@@ -38,19 +38,14 @@ async def counter(ctx: Context, state: State, incoming: Incoming) -> Step:
 
 
 @pytest.fixture
-async def engine(settings: Settings) -> Engine:
-    from bot.migrate import upgrade
-
-    db = Database(settings.DATABASE_URL)
-    await upgrade(db)
+async def engine(db: Database, settings: Settings) -> Engine:
     registry = DialogRegistry()
     registry.register("root", counter)
     registry.register("counter", counter)
     registry.register("start", basics.start)
     registry.register("help", basics.help_)
     registry.register("cancelled", basics.cancelled)
-    yield Engine(db, registry, Services(settings), timeout=timedelta(minutes=30))
-    await db.dispose()
+    return Engine(db, registry, Services(settings), timeout=timedelta(minutes=30))
 
 
 def msg(mid: str, text: str = "hi", conv: str = "c1", **kw: object) -> Incoming:

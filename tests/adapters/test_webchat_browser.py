@@ -1,0 +1,95 @@
+"""The web chat page in headless Chromium (Debian's package, driven by Playwright)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import ServeProcess
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+if CHROMIUM is None:
+    if os.environ.get("CIVIC311_REQUIRE_BROWSER"):
+        raise RuntimeError("CIVIC311_REQUIRE_BROWSER is set but Debian's chromium is not installed")
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)",
+                allow_module_level=True)
+
+from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> AsyncIterator[ServeProcess]:
+    server = ServeProcess(f"sqlite+aiosqlite:///{tmp_path / 'web.db'}", tmp_path).start()
+    yield server
+    server.stop()
+
+
+async def ask(page: Page, text: str) -> None:
+    box = page.get_by_test_id("chat-input")
+    await box.fill(text)
+    await box.press("Enter")
+
+
+def bot_messages(page: Page):  # type: ignore[no-untyped-def]
+    return page.locator('[data-testid="msg"][data-from="bot"]')
+
+
+async def test_ask_a_question_and_keep_history_across_reload(browser: Browser,
+                                                             server: ServeProcess) -> None:
+    page = await browser.new_page(viewport={"width": 375, "height": 740})
+    external: list[str] = []
+    page.on("request", lambda r: external.append(r.url) if not r.url.startswith(server.url) else None)
+    await page.goto(server.url)
+    await expect(bot_messages(page).first).to_contain_text("311")  # greeting
+    await ask(page, "when is 311 open?")
+    await expect(bot_messages(page).nth(1)).to_contain_text("24 hours", timeout=15000)
+    await expect(page.locator('[data-testid="msg"][data-from="resident"]')).to_have_text(
+        ["when is 311 open?"])
+
+    await page.reload()
+    await expect(bot_messages(page).nth(1)).to_contain_text("24 hours", timeout=15000)
+    assert await page.locator('[data-testid="msg"]').count() == 3
+    assert external == []  # the page loads nothing from other sites
+
+
+async def test_keyboard_only_choice_and_screen_reader_roles(browser: Browser,
+                                                             server: ServeProcess) -> None:
+    page = await browser.new_page()
+    await page.goto(server.url)
+    log = page.get_by_test_id("chat-log")
+    assert await log.get_attribute("role") == "log"
+    assert await log.get_attribute("aria-live") == "polite"
+    await expect(bot_messages(page).first).to_be_visible()
+    await page.get_by_test_id("chat-input").focus()
+    await page.keyboard.type("qwzx frobnicate the vorpal blade")
+    await page.keyboard.press("Enter")
+    choice = page.get_by_test_id("choice").first
+    await expect(choice).to_be_visible(timeout=15000)
+    await choice.focus()
+    await page.keyboard.press("Enter")
+    await expect(bot_messages(page).last).to_contain_text("passed your question", timeout=15000)
+
+
+async def test_an_error_keeps_the_typed_text(browser: Browser, server: ServeProcess) -> None:
+    page = await browser.new_page()
+    await page.goto(server.url)
+    await expect(bot_messages(page).first).to_be_visible()
+    await page.evaluate("localStorage.setItem('civic311.token', 'forged')")
+    # A forged/expired token: the page must recover with a new session, not lose the text.
+    await ask(page, "when is 311 open?")
+    await expect(bot_messages(page).last).to_contain_text("24 hours", timeout=15000)

@@ -1,0 +1,89 @@
+"""Knowledge files: a bad file is refused whole with the file, line and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from knowledge.loader import (
+    SAMPLE_DIR,
+    ContentError,
+    dump_knowledge,
+    load_catalogue,
+    load_knowledge,
+)
+
+GOOD = """\
+synonyms:
+  - [garbage, trash, rubbish]
+entries:
+  - id: trash-day
+    question: When is trash day?
+    alternatives: [garbage pickup day]
+    answer: "Your **hauler** picks up weekly."
+    tags: [trash]
+    links:
+      - {title: Recology, url: "https://example.org"}
+    service: null
+  - id: hours
+    question: When is 311 open?
+    answer: Always.
+    active: false
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "kb.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_good_file_loads_and_round_trips(tmp_path: Path) -> None:
+    kb = load_knowledge(write(tmp_path, GOOD))
+    assert [e.id for e in kb.entries] == ["trash-day", "hours"]
+    assert kb.entries[1].active is False
+    assert kb.synonyms == (("garbage", "trash", "rubbish"),)
+    out = tmp_path / "out.yaml"
+    dump_knowledge(kb, out)
+    assert load_knowledge(out) == kb
+
+
+@pytest.mark.parametrize(("text", "line", "reason"), [
+    (GOOD.replace("id: hours", "id: trash-day"), 12, "used twice (first on line 4)"),
+    (GOOD.replace("id: hours", "id: Hours Of 311"), 12, "must be a slug"),
+    (GOOD.replace("    answer: Always.\n", ""), 12, "'answer' is missing"),
+    (GOOD.replace('url: "https://example.org"', "url: javascript:alert(1)"), 10, "must start with"),
+    (GOOD.replace("active: false", "active: maybe"), 12, "'active' must be true or false"),
+    (GOOD.replace("alternatives: [garbage pickup day]", "alternatives: {a: b}"), 4, "list of texts"),
+    (GOOD.replace("answer: Always.", "answer: " + "x" * 1300), 12, "at most 1200"),
+    (GOOD.replace("  - [garbage, trash, rubbish]", "  - [garbage, trash: [x]"), 3, "not valid YAML"),
+    ("- just\n- a list\n", 1, "expected a mapping"),
+])
+def test_a_bad_file_names_file_line_and_reason(tmp_path: Path, text: str, line: int,
+                                               reason: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ContentError) as caught:
+        load_knowledge(path)
+    assert caught.value.line == line, str(caught.value)
+    assert reason in caught.value.reason
+    assert str(caught.value).startswith(f"{path}:{line}: ")
+
+
+def test_missing_and_binary_files(tmp_path: Path) -> None:
+    with pytest.raises(ContentError, match="file not found"):
+        load_knowledge(tmp_path / "nope.yaml")
+    binary = tmp_path / "b.yaml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ContentError, match="not UTF-8"):
+        load_knowledge(binary)
+
+
+def test_the_bundled_sample_city_loads() -> None:
+    kb = load_knowledge(SAMPLE_DIR / "faq.yaml")
+    catalogue = load_catalogue(SAMPLE_DIR / "services.yaml")
+    assert len(kb.entries) >= 60 and len(kb.synonyms) >= 20
+    assert len(catalogue.services) >= 24
+    codes = {s.code for s in catalogue.services}
+    assert all(e.service in codes for e in kb.entries if e.service)
+    assert all(len(e.answer) <= 600 for e in kb.entries)
