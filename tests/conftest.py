@@ -30,7 +30,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     """Tests never read a developer's .env or the real environment's tokens."""
     for name in list(os.environ):
         if name.startswith(("TELEGRAM_", "SLACK_", "OPEN311_")) or name in (
-            "DATABASE_URL", "PUBLIC_URL", "MEDIA_DIR"):
+            "DATABASE_URL",
+            "PUBLIC_URL",
+            "MEDIA_DIR",
+        ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     yield
@@ -71,8 +74,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return load_settings(DATABASE_URL=database_url, MEDIA_DIR=tmp_path / "media",
-                         _env_file=None)
+    return load_settings(DATABASE_URL=database_url, MEDIA_DIR=tmp_path / "media", _env_file=None)
 
 
 @pytest.fixture

@@ -23,8 +23,13 @@ class ServeProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
-        self.env = {**os.environ, "DATABASE_URL": database_url, "MEDIA_DIR": str(workdir / "media"),
-                    "PUBLIC_URL": self.url, **env}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "MEDIA_DIR": str(workdir / "media"),
+            "PUBLIC_URL": self.url,
+            **env,
+        }
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / f"serve-{self.port}.log"
 
@@ -32,13 +37,17 @@ class ServeProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bot.cli", "serve", "--port", str(self.port)],
-                cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+                cwd=self.workdir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"serve exited early:\n{self.log.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as r:  # noqa: S310
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as r:
                     if r.status == 200:
                         return self
             except OSError:

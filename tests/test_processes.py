@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,13 +21,13 @@ from tests.servers import ServeProcess
 def servers(database_url: str, tmp_path: Path) -> Iterator[list[ServeProcess]]:
     started: list[ServeProcess] = []
     # The release phase migrates once; the web processes then share the database.
-    import subprocess
-    import sys
-
-    import os
-
-    subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], cwd=tmp_path, check=True,
-                   env={**os.environ, "DATABASE_URL": database_url}, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+        cwd=tmp_path,
+        check=True,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+    )
     count = 2 if database_url.startswith("postgresql") else 1
     try:
         for _ in range(count):
@@ -36,8 +39,9 @@ def servers(database_url: str, tmp_path: Path) -> Iterator[list[ServeProcess]]:
 
 
 async def post(http: aiohttp.ClientSession, base: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
-    async with http.post(f"{base}/api/chat/messages", json=body,
-                         headers={"Authorization": f"Bearer {token}"}) as r:
+    async with http.post(
+        f"{base}/api/chat/messages", json=body, headers={"Authorization": f"Bearer {token}"}
+    ) as r:
         assert r.status == 200, await r.text()
         return await r.json()  # type: ignore[no-any-return]
 
@@ -58,15 +62,13 @@ async def converse(http: aiohttp.ClientSession, bases: list[str], n: int) -> tup
             assert len({str(a["messages"]) for a in answers}) == 1
         else:
             await post(http, bases[(n + i) % len(bases)], token, body)
-    async with http.get(f"{bases[0]}/api/chat/history",
-                        headers={"Authorization": f"Bearer {token}"}) as r:
+    async with http.get(f"{bases[0]}/api/chat/history", headers={"Authorization": f"Bearer {token}"}) as r:
         history = (await r.json())["messages"]
     return token, history
 
 
 @pytest.mark.timeout(300)
-async def test_processes_share_conversations_answered_once_in_order(
-        servers: list[ServeProcess]) -> None:
+async def test_processes_share_conversations_answered_once_in_order(servers: list[ServeProcess]) -> None:
     random.seed(311)
     bases = [s.url for s in servers]
     async with aiohttp.ClientSession() as http:
@@ -88,15 +90,17 @@ async def test_a_killed_server_resumes_the_conversation(database_url: str, tmp_p
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{server.url}/api/chat/session", json={}) as r:
                 token = (await r.json())["token"]
-            offer = await post(http, server.url, token,
-                               {"client_id": "a", "text": "qwzx frobnicate the vorpal blade"})
+            offer = await post(
+                http, server.url, token, {"client_id": "a", "text": "qwzx frobnicate the vorpal blade"}
+            )
             assert offer["messages"][-1]["choices"]
             server.kill()  # SIGKILL: no shutdown code runs
             server.start()
             after = await post(http, server.url, token, {"client_id": "b", "text": "1"})
             assert "passed your question to city staff" in after["messages"][-1]["text"]
-            async with http.get(f"{server.url}/api/chat/history",
-                                headers={"Authorization": f"Bearer {token}"}) as r:
+            async with http.get(
+                f"{server.url}/api/chat/history", headers={"Authorization": f"Bearer {token}"}
+            ) as r:
                 assert len((await r.json())["messages"]) == 5
     finally:
         server.stop()

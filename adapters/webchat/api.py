@@ -257,8 +257,9 @@ def add_routes(hub: Hub, app: web.Application) -> None:
             await _stream(response, address, after, request.app[STOPPING])
         return response
 
-    async def _stream(response: web.StreamResponse, address: str, after: int,
-                      stopping: asyncio.Event) -> None:
+    async def _stream(
+        response: web.StreamResponse, address: str, after: int, stopping: asyncio.Event
+    ) -> None:
         idle = 0.0
         while not stopping.is_set():
             rows = await messages_after(hub.db, NAME, address, after, limit=100)

@@ -52,8 +52,9 @@ async def test_a_new_session_is_greeted_and_gets_a_cookie(client: TestClient) ->
 
 async def test_a_question_is_answered_and_kept_in_history(client: TestClient) -> None:
     _, auth = await new_session(client)
-    response = await client.post("/api/chat/messages", headers=auth,
-                                 json={"client_id": "c-1", "text": "when is 311 open?"})
+    response = await client.post(
+        "/api/chat/messages", headers=auth, json={"client_id": "c-1", "text": "when is 311 open?"}
+    )
     assert response.status == 200
     messages = (await response.json())["messages"]
     assert [m["from"] for m in messages] == ["resident", "bot"]
@@ -81,36 +82,49 @@ async def test_sessions_are_separate(client: TestClient) -> None:
     assert len(history_b) == 1
 
 
-@pytest.mark.parametrize(("body", "status", "says"), [
-    (b"{not json", 400, "not valid JSON"),
-    (json.dumps({"client_id": "x", "text": "hi", "admin": True}).encode(), 422, "admin"),
-    (json.dumps({"text": "hi"}).encode(), 422, "client_id"),
-    (json.dumps({"client_id": "../../etc", "text": "hi"}).encode(), 422, "client_id"),
-    (json.dumps({"client_id": "x", "text": "   \n "}).encode(), 422, "Type a message"),
-    (json.dumps({"client_id": "x", "text": "hi", "choice": "a"}).encode(), 422, "exactly one"),
-    (json.dumps({"client_id": "x", "text": "é" * 100_000}).encode(), 413, "too long"),
-    (json.dumps({"client_id": "x", "location": {"lat": 123, "lon": 0}}).encode(), 422, "lat"),
-    (json.dumps(["a list"]).encode(), 422, "body"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (json.dumps({"client_id": "x", "text": "hi", "admin": True}).encode(), 422, "admin"),
+        (json.dumps({"text": "hi"}).encode(), 422, "client_id"),
+        (json.dumps({"client_id": "../../etc", "text": "hi"}).encode(), 422, "client_id"),
+        (json.dumps({"client_id": "x", "text": "   \n "}).encode(), 422, "Type a message"),
+        (json.dumps({"client_id": "x", "text": "hi", "choice": "a"}).encode(), 422, "exactly one"),
+        (json.dumps({"client_id": "x", "text": "é" * 100_000}).encode(), 413, "too long"),
+        (json.dumps({"client_id": "x", "location": {"lat": 123, "lon": 0}}).encode(), 422, "lat"),
+        (json.dumps(["a list"]).encode(), 422, "body"),
+    ],
+)
 async def test_bad_input_gets_a_clear_4xx_and_writes_nothing(
-        client: TestClient, hub: Hub, body: bytes, status: int, says: str) -> None:
+    client: TestClient, hub: Hub, body: bytes, status: int, says: str
+) -> None:
     _, auth = await new_session(client)
     before = await rows(hub, TranscriptMessage), await rows(hub, Turn)
-    response = await client.post("/api/chat/messages", data=body,
-                                 headers={**auth, "Content-Type": "application/json"})
+    response = await client.post(
+        "/api/chat/messages", data=body, headers={**auth, "Content-Type": "application/json"}
+    )
     assert response.status == status
     assert says in (await response.json())["error"]
     assert (await rows(hub, TranscriptMessage), await rows(hub, Turn)) == before
 
 
-@pytest.mark.parametrize("auth", [{}, {"Authorization": "Bearer forged-token"},
-                                  {"Authorization": "Bearer " + "x" * 5000},
-                                  {"Authorization": "Basic dXNlcjpwYXNz"}])
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {},
+        {"Authorization": "Bearer forged-token"},
+        {"Authorization": "Bearer " + "x" * 5000},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+    ],
+)
 async def test_unknown_or_forged_tokens_are_refused(client: TestClient, auth: dict[str, str]) -> None:
-    for method, path in (("POST", "/api/chat/messages"), ("GET", "/api/chat/history"),
-                         ("GET", "/api/chat/events")):
-        response = await client.request(method, path, headers=auth,
-                                        json={"client_id": "x", "text": "hi"})
+    for method, path in (
+        ("POST", "/api/chat/messages"),
+        ("GET", "/api/chat/history"),
+        ("GET", "/api/chat/events"),
+    ):
+        response = await client.request(method, path, headers=auth, json={"client_id": "x", "text": "hi"})
         assert response.status == 401, path
         assert "Start a new one" in (await response.json())["error"]
 
@@ -129,8 +143,9 @@ async def test_a_flood_from_one_session_is_slowed_down(hub: Hub) -> None:
         _, auth = await new_session(client)
         statuses = []
         for n in range(5):
-            response = await client.post("/api/chat/messages", headers=auth,
-                                         json={"client_id": f"f{n}", "text": "hello"})
+            response = await client.post(
+                "/api/chat/messages", headers=auth, json={"client_id": f"f{n}", "text": "hello"}
+            )
             statuses.append(response.status)
         assert statuses == [200, 200, 200, 429, 429]
         assert int(response.headers["Retry-After"]) >= 1
@@ -142,8 +157,7 @@ async def test_messages_sent_later_arrive_on_the_live_stream(client: TestClient,
     history = (await (await client.get("/api/chat/history", headers=auth)).json())["messages"]
     address = await _address(hub, token)
     async with hub.db.transaction() as s:
-        s.add(outbox_row(Later("webchat", address, Outgoing("Your report is **in progress**.")),
-                         utcnow()))
+        s.add(outbox_row(Later("webchat", address, Outgoing("Your report is **in progress**.")), utcnow()))
     await OutboxWorker(hub.db, hub.channels).run_once()
 
     response = await client.get(f"/api/chat/events?after={history[-1]['id']}", headers=auth)
@@ -176,6 +190,6 @@ async def test_the_page_is_self_contained(client: TestClient) -> None:
 async def test_health_and_metrics(client: TestClient) -> None:
     health = await client.get("/healthz")
     assert health.status == 200 and (await health.json())["database"] == "ok"
-    _, auth = await new_session(client)
+    await new_session(client)
     metrics = await (await client.get("/metrics")).text()
     assert "civic311_turns_total" in metrics

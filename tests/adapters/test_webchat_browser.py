@@ -12,14 +12,20 @@ import pytest
 from tests.servers import ServeProcess
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 if CHROMIUM is None:
     if os.environ.get("CIVIC311_REQUIRE_BROWSER"):
         raise RuntimeError("CIVIC311_REQUIRE_BROWSER is set but Debian's chromium is not installed")
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)",
-                allow_module_level=True)
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
 
@@ -49,8 +55,7 @@ def bot_messages(page: Page):  # type: ignore[no-untyped-def]
     return page.locator('[data-testid="msg"][data-from="bot"]')
 
 
-async def test_ask_a_question_and_keep_history_across_reload(browser: Browser,
-                                                             server: ServeProcess) -> None:
+async def test_ask_a_question_and_keep_history_across_reload(browser: Browser, server: ServeProcess) -> None:
     page = await browser.new_page(viewport={"width": 375, "height": 740})
     external: list[str] = []
     page.on("request", lambda r: external.append(r.url) if not r.url.startswith(server.url) else None)
@@ -59,7 +64,8 @@ async def test_ask_a_question_and_keep_history_across_reload(browser: Browser,
     await ask(page, "when is 311 open?")
     await expect(bot_messages(page).nth(1)).to_contain_text("24 hours", timeout=15000)
     await expect(page.locator('[data-testid="msg"][data-from="resident"]')).to_have_text(
-        ["when is 311 open?"])
+        ["when is 311 open?"]
+    )
 
     await page.reload()
     await expect(bot_messages(page).nth(1)).to_contain_text("24 hours", timeout=15000)
@@ -67,8 +73,7 @@ async def test_ask_a_question_and_keep_history_across_reload(browser: Browser,
     assert external == []  # the page loads nothing from other sites
 
 
-async def test_keyboard_only_choice_and_screen_reader_roles(browser: Browser,
-                                                             server: ServeProcess) -> None:
+async def test_keyboard_only_choice_and_screen_reader_roles(browser: Browser, server: ServeProcess) -> None:
     page = await browser.new_page()
     await page.goto(server.url)
     log = page.get_by_test_id("chat-log")

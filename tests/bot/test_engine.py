@@ -158,9 +158,17 @@ async def test_oversized_and_empty_messages_get_a_clear_answer(engine: Engine) -
     assert state["data"] == {}  # the dialog never ran
 
 
-@pytest.mark.parametrize(("text", "command"), [
-    ("cancel", "cancel"), ("Start over", "cancel"), ("/start", "start"), ("HELP!", "help"),
-    ("help me file a report", None), ("cancel my report 1234", None), ("stop updates", None),
-])
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ("cancel", "cancel"),
+        ("Start over", "cancel"),
+        ("/start", "start"),
+        ("HELP!", "help"),
+        ("help me file a report", None),
+        ("cancel my report 1234", None),
+        ("stop updates", None),
+    ],
+)
 def test_global_commands_are_whole_messages(text: str, command: str | None) -> None:
     assert global_command(text) == command

@@ -24,8 +24,9 @@ class FlakyChannel:
     name = "flaky"
     capabilities = Capabilities()
 
-    def __init__(self, failures: int = 0, *, retry_after: float | None = None,
-                 permanent: bool = False) -> None:
+    def __init__(
+        self, failures: int = 0, *, retry_after: float | None = None, permanent: bool = False
+    ) -> None:
         self.failures = failures
         self.retry_after = retry_after
         self.permanent = permanent
@@ -36,8 +37,7 @@ class FlakyChannel:
         self.tries[message.text] += 1
         await asyncio.sleep(0.001)
         if self.tries[message.text] <= self.failures:
-            raise DeliveryError("platform said no", retry_after=self.retry_after,
-                                permanent=self.permanent)
+            raise DeliveryError("platform said no", retry_after=self.retry_after, permanent=self.permanent)
         self.delivered[address].append(message.text)
 
 
@@ -49,8 +49,11 @@ async def enqueue(db: Database, items: list[tuple[str, str]]) -> None:
 
 async def make_all_due(db: Database) -> None:
     async with db.transaction() as s:
-        await s.execute(update(OutboxMessage).where(OutboxMessage.status == "pending")
-                        .values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+        await s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.status == "pending")
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
 
 
 async def drain(db: Database, workers: list[OutboxWorker], rounds: int = 20) -> None:
@@ -63,8 +66,11 @@ async def drain(db: Database, workers: list[OutboxWorker], rounds: int = 20) -> 
 
 async def statuses(db: Database) -> list[tuple[str, int, str | None]]:
     async with db.reading() as s:
-        rows = await s.execute(select(OutboxMessage.status, OutboxMessage.attempts,
-                                      OutboxMessage.last_error).order_by(OutboxMessage.id))
+        rows = await s.execute(
+            select(OutboxMessage.status, OutboxMessage.attempts, OutboxMessage.last_error).order_by(
+                OutboxMessage.id
+            )
+        )
         return [tuple(r) for r in rows.all()]  # type: ignore[misc]
 
 
@@ -113,8 +119,11 @@ async def test_a_row_left_sending_by_a_dead_worker_is_claimed_again(db: Database
     channel = FlakyChannel()
     await enqueue(db, [("a", "orphan")])
     async with db.transaction() as s:  # a worker claimed it, then died
-        await s.execute(update(OutboxMessage).values(status="sending", attempts=1,
-                                                     lease_until=utcnow() - timedelta(seconds=1)))
+        await s.execute(
+            update(OutboxMessage).values(
+                status="sending", attempts=1, lease_until=utcnow() - timedelta(seconds=1)
+            )
+        )
     await OutboxWorker(db, {"flaky": channel}).run_once()
     assert channel.delivered["a"] == ["orphan"]
 

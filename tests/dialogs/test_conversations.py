@@ -14,14 +14,16 @@ _ids = itertools.count()
 
 
 async def say(hub: Hub, text: str = "", conv: str = "r1", **kw: object) -> list[str]:
-    result = await hub.engine.handle(Incoming(channel="console", conversation=conv,
-                                              message_id=f"m{next(_ids)}", text=text, **kw))  # type: ignore[arg-type]
+    result = await hub.engine.handle(
+        Incoming(channel="console", conversation=conv, message_id=f"m{next(_ids)}", text=text, **kw)
+    )  # type: ignore[arg-type]
     return [r.text for r in result.replies]
 
 
 async def choices(hub: Hub, text: str, conv: str = "r1") -> list[tuple[str, str]]:
-    result = await hub.engine.handle(Incoming(channel="console", conversation=conv,
-                                              message_id=f"m{next(_ids)}", text=text))
+    result = await hub.engine.handle(
+        Incoming(channel="console", conversation=conv, message_id=f"m{next(_ids)}", text=text)
+    )
     return [(c.id, c.label) for r in result.replies for c in r.choices]
 
 
@@ -82,7 +84,8 @@ async def test_thanks_and_who_are_you(hub: Hub) -> None:
 async def test_plain_text_channels_get_numbered_choices(hub: Hub) -> None:
     from bot.messages import degrade
 
-    result = await hub.engine.handle(Incoming(channel="console", conversation="r9",
-                                              message_id="x1", text="qwzx frobnicate"))
+    result = await hub.engine.handle(
+        Incoming(channel="console", conversation="r9", message_id="x1", text="qwzx frobnicate")
+    )
     text = degrade(result.replies[0], hub.channels["console"].capabilities).text
     assert "1. Yes, ask city staff" in text and "Reply with a number" in text

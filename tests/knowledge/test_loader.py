@@ -49,19 +49,21 @@ def test_a_good_file_loads_and_round_trips(tmp_path: Path) -> None:
     assert load_knowledge(out) == kb
 
 
-@pytest.mark.parametrize(("text", "line", "reason"), [
-    (GOOD.replace("id: hours", "id: trash-day"), 12, "used twice (first on line 4)"),
-    (GOOD.replace("id: hours", "id: Hours Of 311"), 12, "must be a slug"),
-    (GOOD.replace("    answer: Always.\n", ""), 12, "'answer' is missing"),
-    (GOOD.replace('url: "https://example.org"', "url: javascript:alert(1)"), 10, "must start with"),
-    (GOOD.replace("active: false", "active: maybe"), 12, "'active' must be true or false"),
-    (GOOD.replace("alternatives: [garbage pickup day]", "alternatives: {a: b}"), 4, "list of texts"),
-    (GOOD.replace("answer: Always.", "answer: " + "x" * 1300), 12, "at most 1200"),
-    (GOOD.replace("  - [garbage, trash, rubbish]", "  - [garbage, trash: [x]"), 3, "not valid YAML"),
-    ("- just\n- a list\n", 1, "expected a mapping"),
-])
-def test_a_bad_file_names_file_line_and_reason(tmp_path: Path, text: str, line: int,
-                                               reason: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "line", "reason"),
+    [
+        (GOOD.replace("id: hours", "id: trash-day"), 12, "used twice (first on line 4)"),
+        (GOOD.replace("id: hours", "id: Hours Of 311"), 12, "must be a slug"),
+        (GOOD.replace("    answer: Always.\n", ""), 12, "'answer' is missing"),
+        (GOOD.replace('url: "https://example.org"', "url: javascript:alert(1)"), 10, "must start with"),
+        (GOOD.replace("active: false", "active: maybe"), 12, "'active' must be true or false"),
+        (GOOD.replace("alternatives: [garbage pickup day]", "alternatives: {a: b}"), 4, "list of texts"),
+        (GOOD.replace("answer: Always.", "answer: " + "x" * 1300), 12, "at most 1200"),
+        (GOOD.replace("  - [garbage, trash, rubbish]", "  - [garbage, trash: [x]"), 3, "not valid YAML"),
+        ("- just\n- a list\n", 1, "expected a mapping"),
+    ],
+)
+def test_a_bad_file_names_file_line_and_reason(tmp_path: Path, text: str, line: int, reason: str) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ContentError) as caught:
         load_knowledge(path)

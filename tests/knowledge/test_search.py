@@ -7,10 +7,18 @@ from knowledge.search import SearchIndex
 from knowledge.text import Synonyms, terms
 
 ENTRIES = [
-    Entry("trash-day", "When is my garbage picked up?", "The hauler collects bins weekly.",
-          alternatives=("garbage collection day",)),
-    Entry("pay-ticket", "How do I pay a parking ticket?", "Pay online or in person.",
-          alternatives=("pay a parking fine",)),
+    Entry(
+        "trash-day",
+        "When is my garbage picked up?",
+        "The hauler collects bins weekly.",
+        alternatives=("garbage collection day",),
+    ),
+    Entry(
+        "pay-ticket",
+        "How do I pay a parking ticket?",
+        "Pay online or in person.",
+        alternatives=("pay a parking fine",),
+    ),
     Entry("library-card", "How do I get a library card?", "Free at any branch with ID."),
     Entry("inactive", "When is trash day on holidays?", "Shifted one day.", active=False),
 ]
