@@ -134,7 +134,10 @@ class Engine:
         step = await self._run(session, conversation, state, incoming, now, expired)
 
         offered = next((r.choices for r in reversed(step.replies) if r.choices), ())
-        step.state.choices = list(offered)
+        # An interruption (help, a 911 warning) hands the same state back: the choices
+        # offered before it still stand, so "1" afterwards still means the first of them.
+        if offered or step.state is not state:
+            step.state.choices = list(offered)
         conversation.state = step.state.to_json()
         conversation.expires_at = now + self.timeout if step.state.active else None
         conversation.updated_at = now

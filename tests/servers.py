@@ -18,6 +18,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def migrate(database_url: str, workdir: Path) -> None:
+    """The release phase: `civic311 db upgrade` (serve on PostgreSQL refuses an old schema)."""
+    subprocess.run(
+        [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+        cwd=workdir,
+        check=True,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+    )
+
+
 class ServeProcess:
     def __init__(self, database_url: str, workdir: Path, **env: str) -> None:
         self.port = free_port()
@@ -34,6 +45,8 @@ class ServeProcess:
         self.log = workdir / f"serve-{self.port}.log"
 
     def start(self, timeout: float = 60) -> ServeProcess:
+        if self.proc is None:
+            migrate(self.env["DATABASE_URL"], self.workdir)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bot.cli", "serve", "--port", str(self.port)],

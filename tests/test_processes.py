@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,14 +17,6 @@ from tests.servers import ServeProcess
 @pytest.fixture
 def servers(database_url: str, tmp_path: Path) -> Iterator[list[ServeProcess]]:
     started: list[ServeProcess] = []
-    # The release phase migrates once; the web processes then share the database.
-    subprocess.run(
-        [sys.executable, "-m", "bot.cli", "db", "upgrade"],
-        cwd=tmp_path,
-        check=True,
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-    )
     count = 2 if database_url.startswith("postgresql") else 1
     try:
         for _ in range(count):
@@ -87,7 +76,8 @@ async def test_processes_share_conversations_answered_once_in_order(servers: lis
 async def test_a_killed_server_resumes_the_conversation(database_url: str, tmp_path: Path) -> None:
     server = ServeProcess(database_url, tmp_path).start()
     try:
-        async with aiohttp.ClientSession() as http:
+        # No keep-alive: the connection to the killed process must not be reused.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
             async with http.post(f"{server.url}/api/chat/session", json={}) as r:
                 token = (await r.json())["token"]
             offer = await post(
