@@ -62,11 +62,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    quiet = args.command not in ("serve", "worker")  # chat and ask print for people, not logs
+    level = logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("aiohttp.access", "sqlalchemy.engine", "alembic.runtime.migration"):
+    for noisy in ("aiohttp.access", "sqlalchemy.engine", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         settings = load_settings()
