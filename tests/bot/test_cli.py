@@ -1,0 +1,74 @@
+"""The command line as an operator uses it: ask, kb import/export, db upgrade, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def civic311(*args: str, cwd: Path, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{cwd}/c.db", **env},
+    )
+
+
+def test_ask_json_reads_one_message_a_line(tmp_path: Path) -> None:
+    out = civic311("ask", "--json", "-", cwd=tmp_path, stdin="when is 311 open?\n\nhello\n")
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [x["intent"] for x in lines] == ["faq", "fallback", "smalltalk"]
+    assert lines[0]["entry"] == "311-hours" and "24 hours" in lines[0]["text"]
+    assert all(0 <= x["score"] <= 1 for x in lines)
+
+
+def test_kb_export_then_import_round_trips(tmp_path: Path) -> None:
+    assert civic311("kb", "export", "kb.yaml", cwd=tmp_path).returncode == 0
+    data = yaml.safe_load((tmp_path / "kb.yaml").read_text())
+    data["entries"][0]["answer"] = "Edited answer."
+    (tmp_path / "kb.yaml").write_text(yaml.safe_dump(data))
+    out = civic311("kb", "import", "kb.yaml", cwd=tmp_path)
+    assert out.returncode == 0 and "1 updated" in out.stdout, out.stderr
+    assert civic311("kb", "export", "again.yaml", cwd=tmp_path).returncode == 0
+    assert yaml.safe_load((tmp_path / "again.yaml").read_text()) == data
+
+
+def test_a_bad_kb_file_is_refused_whole(tmp_path: Path) -> None:
+    civic311("kb", "export", "kb.yaml", cwd=tmp_path)
+    data = yaml.safe_load((tmp_path / "kb.yaml").read_text())
+    data["entries"][0]["answer"] = "Changed, but the file is bad."
+    data["entries"][1]["id"] = "Not A Slug"
+    (tmp_path / "kb.yaml").write_text(yaml.safe_dump(data))
+    out = civic311("kb", "import", "kb.yaml", cwd=tmp_path)
+    assert out.returncode == 1
+    assert "nothing imported" in out.stderr and "kb.yaml:" in out.stderr and "slug" in out.stderr
+    civic311("kb", "export", "after.yaml", cwd=tmp_path)
+    after = yaml.safe_load((tmp_path / "after.yaml").read_text())
+    assert after["entries"][0]["answer"] != "Changed, but the file is bad."
+
+
+def test_a_bad_setting_stops_with_one_line(tmp_path: Path) -> None:
+    out = civic311("ask", "hi", cwd=tmp_path, PUBLIC_URL="not a url")
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "PUBLIC_URL" in out.stderr
+
+
+def test_db_upgrade(tmp_path: Path) -> None:
+    out = civic311("db", "upgrade", cwd=tmp_path)
+    assert out.returncode == 0 and "up to date" in out.stdout
+
+
+def test_piped_chat_greets_and_answers(tmp_path: Path) -> None:
+    out = civic311("chat", cwd=tmp_path, stdin="hi\nwhen is 311 open?\n")
+    assert out.returncode == 0, out.stderr
+    assert "311 assistant" in out.stdout and "24 hours" in out.stdout
