@@ -12,6 +12,7 @@ import getpass
 import sys
 import uuid
 
+from bot.channel import Channel
 from bot.hub import Hub
 from bot.messages import Capabilities, Incoming, degrade
 from bot.plugin import AdapterPlugin
@@ -25,7 +26,7 @@ CAPABILITIES = Capabilities()  # plain text: numbered choices
 class ConsolePlugin(AdapterPlugin):
     name = NAME
 
-    def channels(self, hub: Hub) -> list[TranscriptChannel]:
+    def channels(self, hub: Hub) -> list[Channel]:
         return [TranscriptChannel(NAME, hub.db, CAPABILITIES)]
 
     def add_commands(self, commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

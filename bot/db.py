@@ -16,7 +16,6 @@ from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.sql.dml import Insert
 
 from bot.models import Base
 
@@ -53,7 +52,7 @@ class Database:
         async with self.read_sessions() as session, session.begin():
             yield session
 
-    def insert(self, table: Any) -> Insert:
+    def insert(self, table: Any) -> postgresql.Insert | sqlite.Insert:
         """A dialect insert, so callers can use `on_conflict_do_nothing/update`."""
         dialect = sqlite if self.is_sqlite else postgresql
         return dialect.insert(table)

@@ -189,7 +189,7 @@ def _service(ctx: _Ctx, node: dict[str, Any]) -> Service:
     days = node.get("typical_days")
     if days is not None and (not isinstance(days, int) or days < 0):
         raise ctx.fail(node, "'typical_days' must be a whole number of days")
-    attributes = []
+    attributes: list[Attribute] = []
     for q in node.get("questions") or []:
         if not isinstance(q, dict):
             raise ctx.fail(node, "each question must be a mapping")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from adapters.webchat.api import CAPABILITIES, NAME, add_routes
+from bot.channel import Channel
 from bot.hub import Hub
 from bot.plugin import AdapterPlugin
 from bot.transcript import TranscriptChannel
@@ -13,7 +14,7 @@ from bot.transcript import TranscriptChannel
 class WebChatPlugin(AdapterPlugin):
     name = NAME
 
-    def channels(self, hub: Hub) -> list[TranscriptChannel]:
+    def channels(self, hub: Hub) -> list[Channel]:
         return [TranscriptChannel(NAME, hub.db, CAPABILITIES)]
 
     def setup_web(self, hub: Hub, app: web.Application) -> None:
