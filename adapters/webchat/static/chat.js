@@ -1,270 +1,708 @@
-/* civic311 web chat. No framework, nothing from other sites; server text is only ever
-   inserted with textContent, never as HTML. */
-(() => {
+/* civic311 web chat: the resident-facing page.
+ *
+ * Plain, dependency-free JavaScript; nothing is loaded from other sites. Text from the
+ * server is only ever inserted with textContent / createTextNode, never as HTML.
+ *
+ * API (same origin): POST /api/chat/session, GET /api/chat/history,
+ * POST /api/chat/messages, GET /api/chat/events (Server-Sent Events, cookie auth).
+ */
+(function () {
   "use strict";
-  const TOKEN_KEY = "civic311.token";
-  const MAX = 2000;
-  const log = document.getElementById("chat-log");
-  const actions = document.getElementById("actions");
-  const form = document.getElementById("composer");
-  const input = document.getElementById("chat-input");
-  const send = document.getElementById("chat-send");
-  const typing = document.getElementById("typing");
-  const counter = document.getElementById("counter");
-  const seen = new Set();
-  let lastId = 0;
-  let events = null;
-  let busy = false;
 
-  const token = () => localStorage.getItem(TOKEN_KEY);
-  const uuid = () => (crypto.randomUUID ? crypto.randomUUID()
-    : "c" + Date.now().toString(36) + Math.random().toString(36).slice(2));
-  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  var TOKEN_KEY = "civic311.token";
+  var body = document.body;
+  var MAX = parseInt(body.getAttribute("data-max-chars") || "", 10) || 2000;
+  var NEAR = Math.max(0, MAX - 200);          // show the counter from here on
+  var PHOTOS = body.getAttribute("data-photos") === "on";
+  var REQUEST_TIMEOUT_MS = 30000;
+  var RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
+  var STICK_PX = 48;                           // "at the bottom" tolerance for auto-scroll
 
-  class HttpError extends Error {
-    constructor(status, message) { super(message); this.status = status; }
+  var log = document.getElementById("chat-log");
+  var form = document.getElementById("composer");
+  var input = document.getElementById("chat-input");
+  var sendButton = document.getElementById("chat-send");
+  var typing = document.getElementById("typing");
+  var typingText = typing ? typing.querySelector(".typing-text") : null;
+  var counter = document.getElementById("chat-counter");
+  var status = document.getElementById("chat-status");
+  var jump = document.getElementById("jump");
+  var cityName = (document.querySelector("h1") || {}).textContent || "311";
+
+  var rendered = new Map();     // message id -> row element
+  var lastId = 0;               // highest message id seen (for ?after=)
+  var busy = false;             // one message in flight at a time
+  var stick = true;             // follow new messages unless the resident scrolled up
+  var pending = null;           // the "sending…" bubble of the message in flight
+  var lastFailed = null;        // {text, clientId}: resending the same text reuses the id
+  var events = null;            // the EventSource
+  var eventsRetry = 0;
+  var eventsTimer = null;
+  var sessionPromise = null;    // a session being created (shared by concurrent callers)
+  var memoryToken = null;       // when localStorage is unavailable
+  var counterBand = "";
+
+  /* ---------------------------------------------------------------- utilities */
+
+  function getToken() {
+    try { return window.localStorage.getItem(TOKEN_KEY); } catch (e) { return memoryToken; }
   }
 
-  async function api(method, path, body) {
-    const headers = { "Content-Type": "application/json" };
-    if (token()) headers.Authorization = "Bearer " + token();
-    const response = await fetch(path, {
-      method, headers, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
+  function setToken(token) {
+    memoryToken = token;
+    try { window.localStorage.setItem(TOKEN_KEY, token); } catch (e) { /* private mode */ }
+  }
+
+  // A version 4 UUID. crypto.randomUUID only exists on https/localhost pages.
+  function uuid() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") {
+      return window.crypto.randomUUID();
+    }
+    var b = new Uint8Array(16);
+    window.crypto.getRandomValues(b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    var h = Array.prototype.map.call(b, function (x) { return (x + 0x100).toString(16).slice(1); }).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  }
+
+  function sleep(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function charCount(text) {   // code points, as the server counts them
+    var n = 0;
+    for (var i = 0; i < text.length; i++) {
+      var c = text.charCodeAt(i);
+      if (c < 0xd800 || c > 0xdbff) n++;
+    }
+    return n;
+  }
+
+  function announce(text) {
+    if (!status) return;
+    status.textContent = "";
+    if (text) setTimeout(function () { status.textContent = text; }, 50);
+  }
+
+  /* ---------------------------------------------------------------- HTTP */
+
+  function HttpError(statusCode, message) {
+    this.status = statusCode;
+    this.message = message;
+  }
+  function NetworkError() { this.message = "network"; }
+
+  function api(method, path, payload, withAuth) {
+    var headers = { "Accept": "application/json" };
+    if (payload !== undefined) headers["Content-Type"] = "application/json";
+    var token = getToken();
+    if (withAuth !== false && token) headers["Authorization"] = "Bearer " + token;
+    var controller = window.AbortController ? new AbortController() : null;
+    var timer = controller ? setTimeout(function () { controller.abort(); }, REQUEST_TIMEOUT_MS) : null;
+    return fetch(path, {
+      method: method,
+      headers: headers,
+      credentials: "same-origin",
+      cache: "no-store",
+      body: payload === undefined ? undefined : JSON.stringify(payload),
+      signal: controller ? controller.signal : undefined
+    }).then(function (response) {
+      return response.text().then(function (raw) {
+        var data = null;
+        try { data = raw ? JSON.parse(raw) : {}; } catch (e) { data = null; }
+        if (!response.ok) {
+          var message = data && typeof data.error === "string" && data.error
+            ? data.error
+            : "Something went wrong (error " + response.status + "). Please try again.";
+          throw new HttpError(response.status, message);
+        }
+        if (!data) throw new HttpError(response.status, "The server sent an answer the page could not read.");
+        return data;
+      });
+    }, function () {
+      throw new NetworkError();
+    }).finally(function () {
+      if (timer) clearTimeout(timer);
     });
-    let data = {};
-    try { data = await response.json(); } catch (e) { /* empty or not JSON */ }
-    if (!response.ok) {
-      throw new HttpError(response.status, data.error || "Something went wrong (" + response.status + ").");
-    }
-    return data;
   }
 
-  // --- rendering ---------------------------------------------------------------
-  function inline(parent, text) {
-    // **bold** only; everything else is plain text.
-    const parts = text.split(/(\*\*[^*]+\*\*)/g);
-    for (const part of parts) {
-      if (part.startsWith("**") && part.endsWith("**") && part.length > 4) {
-        const strong = document.createElement("strong");
-        strong.textContent = part.slice(2, -2);
-        parent.appendChild(strong);
-      } else if (part) {
-        parent.appendChild(document.createTextNode(part));
-      }
-    }
+  function retryable(error) {
+    return error instanceof NetworkError ||
+      (error instanceof HttpError && (error.status === 502 || error.status === 503 || error.status === 504));
   }
 
+  /* ---------------------------------------------------------------- rendering */
+
+  // **bold** inside one line; everything else is literal text.
+  function inline(parent, line) {
+    var re = /\*\*(.+?)\*\*/g;
+    var at = 0;
+    var m;
+    while ((m = re.exec(line)) !== null) {
+      if (m.index > at) parent.appendChild(document.createTextNode(line.slice(at, m.index)));
+      parent.appendChild(el("strong", null, m[1]));
+      at = m.index + m[0].length;
+    }
+    if (at < line.length) parent.appendChild(document.createTextNode(line.slice(at)));
+  }
+
+  // The Markdown subset bots use: **bold**, "- " bullet lines, line breaks, blank-line paragraphs.
   function markdown(parent, text) {
-    let list = null;
-    let para = null;
-    for (const line of text.split("\n")) {
-      if (/^\s*[-•]\s+/.test(line)) {
+    var list = null;
+    var para = null;
+    String(text || "").replace(/\r\n?/g, "\n").split("\n").forEach(function (line) {
+      var bullet = /^\s*[-*•]\s+(.*)$/.exec(line);
+      if (bullet) {
         para = null;
-        if (!list) { list = document.createElement("ul"); parent.appendChild(list); }
-        const li = document.createElement("li");
-        inline(li, line.replace(/^\s*[-•]\s+/, ""));
+        if (!list) { list = el("ul"); parent.appendChild(list); }
+        var li = el("li");
+        inline(li, bullet[1]);
         list.appendChild(li);
       } else if (!line.trim()) {
-        list = null; para = null;
+        list = null;
+        para = null;
       } else {
         list = null;
-        if (para) para.appendChild(document.createElement("br"));
-        else { para = document.createElement("p"); parent.appendChild(para); }
+        if (para) para.appendChild(el("br"));
+        else { para = el("p"); parent.appendChild(para); }
         inline(para, line);
       }
-    }
+    });
   }
 
-  function nearBottom() {
-    return log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+  function safeUrl(url, sameOriginOnly) {
+    if (typeof url !== "string" || !url) return null;
+    var parsed;
+    try { parsed = new URL(url, window.location.href); } catch (e) { return null; }
+    if (sameOriginOnly) return parsed.origin === window.location.origin ? parsed.href : null;
+    return /^(https?:|mailto:|tel:)$/.test(parsed.protocol) ? parsed.href : null;
   }
 
-  function render(message) {
-    if (seen.has(message.id)) return;
-    seen.add(message.id);
-    lastId = Math.max(lastId, message.id);
-    const stick = nearBottom();
-    const item = document.createElement("div");
-    item.className = "msg";
-    item.dataset.testid = "msg";
-    item.setAttribute("data-testid", "msg");
-    item.dataset.from = message.from;
-    const who = document.createElement("span");
-    who.className = "visually-hidden";
-    who.textContent = message.from === "bot" ? "311 says: " : "You said: ";
-    item.appendChild(who);
-    if (message.from === "bot") {
-      markdown(item, message.text || "");
-    } else {
-      const text = message.text || (message.location ? "📍 Shared a location" : "");
-      item.appendChild(document.createTextNode(text));
-    }
-    if (message.links && message.links.length) {
-      const ul = document.createElement("ul");
-      ul.className = "links";
-      for (const link of message.links) {
-        if (!/^(https?:|tel:|mailto:)/.test(link.url)) continue;
-        const li = document.createElement("li");
-        const a = document.createElement("a");
-        a.href = link.url; a.textContent = link.title; a.target = "_blank"; a.rel = "noopener noreferrer";
-        li.appendChild(a); ul.appendChild(li);
-      }
-      item.appendChild(ul);
-    }
-    if (message.at) {
-      const time = document.createElement("time");
-      time.dateTime = message.at;
-      time.textContent = new Date(message.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-      item.appendChild(time);
-    }
-    log.appendChild(item);
-    if (message.from === "bot") showActions(message); else clearActions();
-    if (stick || message.from === "resident") log.scrollTop = log.scrollHeight;
+  function formatTime(iso) {
+    var date = new Date(iso);
+    if (isNaN(date.getTime())) return null;
+    var now = new Date();
+    var time = date.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+    if (date.toDateString() === now.toDateString()) return time;
+    var day = date.toLocaleDateString([], {
+      month: "short", day: "numeric",
+      year: date.getFullYear() === now.getFullYear() ? undefined : "numeric"
+    });
+    return day + ", " + time;
   }
 
-  function clearActions() { actions.replaceChildren(); }
+  function messageRow(message) {
+    var fromBot = message.from !== "resident";
+    var row = el("div", "row " + (fromBot ? "from-bot" : "from-resident"));
+    row.setAttribute("data-id", String(message.id));
 
-  function showActions(message) {
-    clearActions();
-    for (const choice of message.choices || []) {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.textContent = choice.label;
-      button.setAttribute("data-testid", "choice");
-      button.addEventListener("click", () => submit({ choice: choice.id }));
-      actions.appendChild(button);
+    row.appendChild(el("span", "visually-hidden", fromBot ? cityName + " said:" : "You said:"));
+
+    var bubble = el("div", "bubble");
+    bubble.setAttribute("data-testid", "msg");
+    bubble.setAttribute("data-from", fromBot ? "bot" : "resident");
+    bubble.setAttribute("data-id", String(message.id));
+    if (fromBot) {
+      markdown(bubble, message.text);
+    } else if (message.text) {
+      bubble.textContent = message.text;
+    } else if (message.location) {
+      bubble.textContent = "📍 Shared my location";
+    } else if (message.choice) {
+      bubble.textContent = message.choice;
     }
-    if (message.request === "location") {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.textContent = "📍 Share my location";
-      button.setAttribute("data-testid", "share-location");
-      button.addEventListener("click", shareLocation);
-      actions.appendChild(button);
+
+    var photo = safeUrl(message.photo_url, true);
+    if (photo) {
+      var img = el("img", "photo");
+      img.src = photo;
+      img.alt = "Photo";
+      img.loading = "lazy";
+      bubble.appendChild(img);
     }
-  }
 
-  function notice(text) {
-    const p = document.createElement("p");
-    p.className = "notice";
-    p.setAttribute("data-testid", "notice");
-    p.setAttribute("role", "status");
-    p.textContent = text;
-    log.appendChild(p);
-    log.scrollTop = log.scrollHeight;
-  }
-
-  // --- session, history, live updates --------------------------------------------
-  async function newSession() {
-    localStorage.removeItem(TOKEN_KEY);
-    const data = await api("POST", "/api/chat/session", {});
-    localStorage.setItem(TOKEN_KEY, data.token);
-    log.replaceChildren(); seen.clear(); lastId = 0;
-    data.messages.forEach(render);
-    listen();
-  }
-
-  async function start() {
-    try {
-      if (token()) {
-        try {
-          const data = await api("GET", "/api/chat/history");
-          data.messages.forEach(render);
-          listen();
-          return;
-        } catch (e) {
-          if (!(e instanceof HttpError && e.status === 401)) throw e;
+    var links = Array.isArray(message.links) ? message.links : [];
+    var ul = null;
+    links.forEach(function (link) {
+      if (!link) return;
+      var href = safeUrl(link.url, false);
+      var title = link.title || link.url || "";
+      if (!ul) { ul = el("ul", "links"); bubble.appendChild(ul); }
+      var li = el("li");
+      if (href) {
+        var a = el("a", null, title);
+        a.href = href;
+        if (!/^(mailto|tel):/.test(href)) {
+          a.target = "_blank";
+          a.rel = "noopener noreferrer";
+          a.appendChild(el("span", "visually-hidden", " (opens in a new tab)"));
         }
+        li.appendChild(a);
+      } else {
+        li.textContent = title;
       }
-      await newSession();
-    } catch (e) {
-      notice("The chat could not start: " + e.message + " You can also call 311 any time.");
+      ul.appendChild(li);
+    });
+    row.appendChild(bubble);
+
+    var when = message.at ? formatTime(message.at) : null;
+    if (when) {
+      var meta = el("div", "meta");
+      var time = el("time", null, when);
+      time.dateTime = message.at;
+      time.title = new Date(message.at).toLocaleString();
+      meta.appendChild(time);
+      row.appendChild(meta);
+    }
+
+    if (fromBot) {
+      var actions = buildActions(message);
+      if (actions) row.appendChild(actions);
+    }
+    return row;
+  }
+
+  function buildActions(message) {
+    var choices = Array.isArray(message.choices) ? message.choices : [];
+    var wantsLocation = message.request === "location";
+    var wantsPhoto = message.request === "photo" && PHOTOS;
+    if (!choices.length && !wantsLocation && !wantsPhoto) return null;
+    var group = el("div", "actions");
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", "Answers you can pick");
+    choices.forEach(function (choice) {
+      if (!choice || choice.id === undefined) return;
+      var button = el("button", "choice", choice.label || String(choice.id));
+      button.type = "button";
+      button.setAttribute("data-testid", "choice");
+      button.addEventListener("click", function (event) {
+        submit({ choice: String(choice.id) }, choice.label || String(choice.id), event.detail === 0);
+      });
+      group.appendChild(button);
+    });
+    if (wantsLocation) {
+      var share = el("button", "choice share", "📍 Share my location");
+      share.type = "button";
+      share.setAttribute("data-testid", "share-location");
+      share.addEventListener("click", function (event) { shareLocation(share, event.detail === 0); });
+      group.appendChild(share);
+    }
+    if (wantsPhoto) {
+      var attach = el("button", "choice attach", "📷 Attach photo");
+      attach.type = "button";
+      attach.setAttribute("data-testid", "attach-photo");
+      var picker = el("input", "visually-hidden");
+      picker.type = "file";
+      picker.accept = "image/*";
+      picker.tabIndex = -1;
+      picker.setAttribute("aria-hidden", "true");
+      picker.addEventListener("change", function () {
+        if (picker.files && picker.files[0]) attachPhoto(picker.files[0]);
+        picker.value = "";
+      });
+      attach.addEventListener("click", function () { picker.click(); });
+      group.appendChild(attach);
+      group.appendChild(picker);
+    }
+    return group;
+  }
+
+  function atBottom() {
+    return log.scrollHeight - log.scrollTop - log.clientHeight <= STICK_PX;
+  }
+
+  function scrollToEnd() {
+    log.scrollTop = log.scrollHeight;
+    stick = true;
+    if (jump) jump.hidden = true;
+  }
+
+  function afterAdd(force) {
+    if (force || stick) scrollToEnd();
+    else if (jump) jump.hidden = false;
+  }
+
+  // Adds messages not shown yet, in id order; returns how many were new.
+  function addMessages(messages, opts) {
+    var added = 0;
+    (messages || []).forEach(function (message) {
+      if (!message || typeof message.id !== "number" || rendered.has(message.id)) return;
+      if (message.from === "resident" && pending) removePending();
+      var row = messageRow(message);
+      if (message.id > lastId) {
+        if (pending && pending.parentNode === log) log.insertBefore(row, pending);
+        else log.appendChild(row);
+        lastId = message.id;
+      } else {
+        // Out of order (rare): before the first shown message with a larger id.
+        var next = null;
+        rendered.forEach(function (other, id) {
+          if (id > message.id && (!next || id < Number(next.getAttribute("data-id")))) next = other;
+        });
+        log.insertBefore(row, next);
+      }
+      rendered.set(message.id, row);
+      added++;
+    });
+    if (added) {
+      refreshActions();
+      afterAdd(opts && opts.force);
+    }
+    return added;
+  }
+
+  // Only the newest bot turn (after the resident's last message) keeps its buttons.
+  function refreshActions() {
+    var rows = log.querySelectorAll(".row:not(.stale)");
+    var active = null;
+    for (var i = rows.length - 1; i >= 0; i--) {
+      if (rows[i].classList.contains("from-resident")) break;
+      if (rows[i].querySelector(".actions")) { active = rows[i]; break; }
+    }
+    var groups = log.querySelectorAll(".actions");
+    for (var j = 0; j < groups.length; j++) {
+      var isActive = active !== null && groups[j].parentNode === active;
+      groups[j].hidden = !isActive;
+      setGroupDisabled(groups[j], !isActive || busy);
     }
   }
 
-  function listen() {
-    if (events) events.close();
+  function setGroupDisabled(group, disabled) {
+    var buttons = group.querySelectorAll("button");
+    for (var k = 0; k < buttons.length; k++) {
+      if (!buttons[k].hasAttribute("data-working")) buttons[k].disabled = disabled;
+    }
+  }
+
+  function notice(text, opts) {
+    opts = opts || {};
+    var p = el("div", "notice" + (opts.kind ? " notice-" + opts.kind : ""));
+    p.setAttribute("data-testid", "notice");
+    if (opts.kind === "error") p.setAttribute("role", "alert");
+    p.appendChild(el("span", null, text));
+    if (opts.retry) {
+      var again = el("button", "notice-action", opts.retryLabel || "Try again");
+      again.type = "button";
+      again.setAttribute("data-testid", "notice-retry");
+      again.addEventListener("click", function () {
+        if (p.parentNode) p.parentNode.removeChild(p);
+        opts.retry();
+      });
+      p.appendChild(again);
+    }
+    if (pending && pending.parentNode === log) log.insertBefore(p, pending);
+    else log.appendChild(p);
+    afterAdd(true);
+    return p;
+  }
+
+  function showPending(label) {
+    removePending();
+    var row = el("div", "row from-resident pending");
+    row.appendChild(el("span", "visually-hidden", "Sending:"));
+    var bubble = el("div", "bubble", label);
+    bubble.setAttribute("data-testid", "msg-pending");
+    bubble.setAttribute("data-from", "resident");
+    row.appendChild(bubble);
+    var meta = el("div", "meta", "Sending…");
+    row.appendChild(meta);
+    row.setAttribute("aria-hidden", "true");   // announced once stored, not twice
+    pending = row;
+    log.appendChild(row);
+    scrollToEnd();
+  }
+
+  function removePending() {
+    if (pending && pending.parentNode) pending.parentNode.removeChild(pending);
+    pending = null;
+  }
+
+  function setTyping(on, text) {
+    if (!typing) return;
+    typing.hidden = !on;
+    if (typingText) typingText.textContent = text || "311 is typing…";
+  }
+
+  /* ---------------------------------------------------------------- session */
+
+  function newSession(reason) {
+    if (sessionPromise) return sessionPromise;
+    closeEvents();
+    sessionPromise = api("POST", "/api/chat/session", {}, false).then(function (data) {
+      if (!data || typeof data.token !== "string") throw new HttpError(500, "The chat could not start.");
+      setToken(data.token);
+      // An earlier conversation stays on screen, but its buttons no longer apply.
+      var old = log.querySelectorAll(".row");
+      for (var i = 0; i < old.length; i++) old[i].classList.add("stale");
+      if (reason === "expired" && rendered.size) {
+        notice("Your earlier chat had expired, so a new one has started.", { kind: "info" });
+      }
+      rendered.forEach(function (row, id) { row.setAttribute("data-old-id", String(id)); });
+      rendered.clear();
+      lastId = 0;
+      addMessages(data.messages, { force: true });
+      refreshActions();
+      openEvents();
+    }).finally(function () {
+      sessionPromise = null;
+    });
+    return sessionPromise;
+  }
+
+  function loadHistory() {
+    return api("GET", "/api/chat/history").then(function (data) {
+      addMessages(data.messages, { force: true });
+      openEvents();
+    });
+  }
+
+  function start() {
+    var attempt = getToken()
+      ? loadHistory().catch(function (error) {
+          if (error instanceof HttpError && error.status === 401) return newSession("unknown");
+          throw error;
+        })
+      : newSession("first");
+    return attempt.catch(function (error) {
+      var why = error instanceof NetworkError
+        ? "The chat can't reach the city's server right now."
+        : error.message;
+      notice(why + " You can also call 311.", { kind: "error", retry: start });
+    });
+  }
+
+  /* ---------------------------------------------------------------- live updates */
+
+  function closeEvents() {
+    if (events) { events.onmessage = null; events.onerror = null; events.close(); }
+    events = null;
+    if (eventsTimer) { clearTimeout(eventsTimer); eventsTimer = null; }
+  }
+
+  function openEvents() {
+    closeEvents();
     if (!window.EventSource) return;
-    events = new EventSource("/api/chat/events?after=" + lastId);
-    events.onmessage = (event) => {
-      try { render(JSON.parse(event.data)); } catch (e) { /* ignore a malformed event */ }
+    var source = new EventSource("/api/chat/events?after=" + encodeURIComponent(String(lastId)));
+    events = source;
+    source.onopen = function () { eventsRetry = 0; };
+    source.onmessage = function (event) {
+      var message;
+      try { message = JSON.parse(event.data); } catch (e) { return; }
+      addMessages([message]);
+    };
+    source.onerror = function () {
+      // A dropped connection is retried by the browser itself; a refused one (401,
+      // server down at connect time) closes the source for good, so resynchronise.
+      if (source.readyState === 2 /* CLOSED */ && events === source) scheduleResync();
     };
   }
 
-  // --- sending --------------------------------------------------------------------
-  async function post(body) {
-    // The same client_id on every retry: the server answers a repeated one once.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await api("POST", "/api/chat/messages", body);
-      } catch (e) {
-        if (e instanceof HttpError && e.status === 401 && attempt === 0) {
-          await newSession();
-          continue;
-        }
-        if (e instanceof HttpError || attempt >= 3) throw e;
-        await sleep(500 * 2 ** attempt);
+  function scheduleResync() {
+    closeEvents();
+    var delay = Math.min(60000, 2000 * Math.pow(2, eventsRetry++));
+    eventsTimer = setTimeout(resync, delay);
+  }
+
+  function resync() {
+    eventsTimer = null;
+    if (!getToken()) { newSession("unknown").catch(scheduleResync); return; }
+    api("GET", "/api/chat/history").then(function (data) {
+      addMessages(data.messages);
+      openEvents();
+    }, function (error) {
+      if (error instanceof HttpError && error.status === 401) {
+        newSession("expired").catch(scheduleResync);
+      } else {
+        scheduleResync();
       }
-    }
+    });
   }
 
-  async function submit(fields) {
-    if (busy) return false;
+  window.addEventListener("online", function () {
+    if (!events && !sessionPromise && getToken()) { eventsRetry = 0; resync(); }
+  });
+
+  /* ---------------------------------------------------------------- sending */
+
+  function postMessage(payload) {
+    var sessionRenewed = false;
+    function attempt(n) {
+      return api("POST", "/api/chat/messages", payload).catch(function (error) {
+        if (error instanceof HttpError && error.status === 401 && !sessionRenewed) {
+          sessionRenewed = true;
+          return newSession("expired").then(function () {
+            if (pending) log.appendChild(pending);   // keep "sending…" last
+            return attempt(n);
+          });
+        }
+        if (retryable(error) && n < RETRY_DELAYS_MS.length) {
+          setTyping(true, "Connection problem. Trying again…");
+          if (n === 0) announce("Connection problem. Trying again.");
+          return sleep(RETRY_DELAYS_MS[n]).then(function () { return attempt(n + 1); });
+        }
+        throw error;
+      });
+    }
+    return attempt(0);
+  }
+
+  // Sends one message; resolves to true once the server has stored it.
+  function submit(fields, label, byKeyboard, clientId) {
+    if (busy) return Promise.resolve(false);
     busy = true;
-    send.disabled = true;
-    typing.hidden = false;
-    let ok = false;
-    try {
-      const data = await post({ client_id: uuid(), ...fields });
-      data.messages.forEach(render);
-      ok = true;
-    } catch (e) {
-      notice(e instanceof HttpError ? e.message : "Can't reach the server. Check your connection and try again.");
-    } finally {
+    updateComposer();
+    refreshActions();
+    var payload = { client_id: clientId || uuid() };
+    Object.keys(fields).forEach(function (k) { payload[k] = fields[k]; });
+    showPending(label);
+    setTyping(true);
+    return postMessage(payload).then(function (data) {
+      removePending();
+      addMessages(data.messages, { force: true });
+      return true;
+    }, function (error) {
+      removePending();
+      var message = error instanceof NetworkError || retryable(error)
+        ? "Your message could not be sent: the connection to the city's server was lost. Please try again."
+        : error.message;
+      notice(message, { kind: "error" });
+      return false;
+    }).then(function (ok) {
       busy = false;
-      typing.hidden = true;
+      setTyping(false);
       updateComposer();
-    }
-    return ok;
+      refreshActions();
+      var active = document.activeElement;
+      if (byKeyboard && (!active || active === body || !isVisible(active))) input.focus();
+      return ok;
+    });
   }
 
-  function shareLocation() {
-    if (!navigator.geolocation) {
-      notice("Your browser can't share a location. Please type the address or nearest cross streets.");
+  function isVisible(node) {
+    return !!(node.offsetWidth || node.offsetHeight || node.getClientRects().length);
+  }
+
+  function sendText() {
+    var text = input.value;
+    if (busy || !text.trim() || charCount(text) > MAX) return;
+    var clientId = lastFailed && lastFailed.text === text ? lastFailed.clientId : uuid();
+    input.value = "";
+    updateComposer();
+    submit({ text: text }, text, false, clientId).then(function (ok) {
+      if (ok) {
+        lastFailed = null;
+        return;
+      }
+      // Nothing typed is lost: put it back (ahead of anything typed since).
+      lastFailed = { text: text, clientId: clientId };
+      input.value = input.value ? text + "\n" + input.value : text;
+      updateComposer();
+    });
+  }
+
+  function shareLocation(button, byKeyboard) {
+    if (busy) return;
+    function refused(why) {
+      button.removeAttribute("data-working");
+      button.textContent = "📍 Share my location";
+      refreshActions();
+      notice(why + " Please type the address or the nearest cross streets instead.", { kind: "info" });
+      if (byKeyboard) input.focus();
+    }
+    if (!navigator.geolocation || !window.isSecureContext) {
+      refused("This browser can't share your location from this page.");
       return;
     }
-    navigator.geolocation.getCurrentPosition(
-      (pos) => submit({ location: { lat: pos.coords.latitude, lon: pos.coords.longitude } }),
-      () => notice("Location was not shared. Please type the address or nearest cross streets."),
-      { enableHighAccuracy: true, timeout: 15000 });
+    button.setAttribute("data-working", "");
+    button.disabled = true;
+    button.textContent = "Finding your location…";
+    navigator.geolocation.getCurrentPosition(function (position) {
+      button.removeAttribute("data-working");
+      button.textContent = "📍 Share my location";
+      var lat = Math.round(position.coords.latitude * 1e6) / 1e6;
+      var lon = Math.round(position.coords.longitude * 1e6) / 1e6;
+      submit({ location: { lat: lat, lon: lon } }, "📍 Shared my location", byKeyboard);
+    }, function (error) {
+      if (error && error.code === 1) refused("Your location was not shared.");
+      else refused("Your location could not be found.");
+    }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 60000 });
+  }
+
+  function attachPhoto(file) {
+    // Photo upload arrives with a later server change; until then say so plainly.
+    notice("Sending photos isn't available yet. Please describe what you see in words.", { kind: "info" });
+    input.focus();
+    return file;
+  }
+
+  /* ---------------------------------------------------------------- composer */
+
+  function autosize() {
+    input.style.height = "auto";
+    var cs = window.getComputedStyle(input);
+    var border = (parseFloat(cs.borderTopWidth) || 0) + (parseFloat(cs.borderBottomWidth) || 0);
+    input.style.height = (input.scrollHeight + border) + "px";
   }
 
   function updateComposer() {
-    const length = input.value.length;
-    send.disabled = busy || !input.value.trim();
-    counter.textContent = length > MAX * 0.8 ? length + " / " + MAX + " characters" : "";
-    input.style.height = "auto";
-    input.style.height = Math.min(input.scrollHeight, 8 * 16) + "px";
+    var text = input.value;
+    var n = charCount(text);
+    var over = n > MAX;
+    sendButton.disabled = busy || !text.trim() || over;
+    if (over) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+    if (counter) {
+      if (n >= NEAR) {
+        counter.hidden = false;
+        counter.textContent = over
+          ? (n - MAX).toLocaleString() + " characters over the " + MAX.toLocaleString() + " limit"
+          : n.toLocaleString() + " / " + MAX.toLocaleString();
+        counter.classList.toggle("over", over);
+      } else {
+        counter.hidden = true;
+        counter.textContent = "";
+      }
+    }
+    var band = over ? "over" : n >= NEAR ? "near" : "";
+    if (band !== counterBand) {
+      counterBand = band;
+      if (band === "over") announce("Your message is longer than " + MAX.toLocaleString() + " characters. Please shorten it.");
+      else if (band === "near") announce((MAX - n).toLocaleString() + " characters left.");
+    }
+    autosize();
   }
 
-  form.addEventListener("submit", async (event) => {
+  form.addEventListener("submit", function (event) {
     event.preventDefault();
-    const text = input.value;
-    if (!text.trim() || busy) return;
-    if (await submit({ text })) {
-      if (input.value === text) input.value = "";  // keep the text if sending failed
-    }
-    updateComposer();
-    input.focus();
+    sendText();
   });
-  input.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
       event.preventDefault();
-      form.requestSubmit();
+      sendText();
     }
   });
   input.addEventListener("input", updateComposer);
+
+  log.addEventListener("scroll", function () {
+    stick = atBottom();
+    if (stick && jump) jump.hidden = true;
+  }, { passive: true });
+
+  if (jump) jump.addEventListener("click", function () { scrollToEnd(); });
+
+  // Keep the newest message in view when the screen changes size (phone keyboard opening).
+  if (window.ResizeObserver) {
+    new ResizeObserver(function () { if (stick) log.scrollTop = log.scrollHeight; }).observe(log);
+  }
+
   updateComposer();
   start();
 })();
