@@ -108,7 +108,9 @@ def add_routes(hub: Hub, app: web.Application) -> None:
         if (STATIC / "index.html").exists()
         else "<!doctype html><title>civic311</title>"
     )
-    page = page.replace("{{CITY_NAME}}", html.escape(settings.CITY_NAME))
+    page = page.replace("{{CITY_NAME}}", html.escape(settings.CITY_NAME)).replace(
+        "{{MAX_CHARS}}", str(settings.MAX_MESSAGE_CHARS)
+    )
 
     def set_cookie(response: web.StreamResponse, token: str) -> None:
         response.set_cookie(

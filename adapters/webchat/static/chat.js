@@ -213,7 +213,7 @@
     } else if (message.text) {
       bubble.textContent = message.text;
     } else if (message.location) {
-      bubble.textContent = "📍 Shared my location";
+      bubble.textContent = "Shared my location";
     } else if (message.choice) {
       bubble.textContent = message.choice;
     }
@@ -287,14 +287,15 @@
       group.appendChild(button);
     });
     if (wantsLocation) {
-      var share = el("button", "choice share", "📍 Share my location");
+      var share = el("button", "choice share");
+      setShareLabel(share, "Share my location");
       share.type = "button";
       share.setAttribute("data-testid", "share-location");
       share.addEventListener("click", function (event) { shareLocation(share, event.detail === 0); });
       group.appendChild(share);
     }
     if (wantsPhoto) {
-      var attach = el("button", "choice attach", "📷 Attach photo");
+      var attach = el("button", "choice attach", "Attach photo");
       attach.type = "button";
       attach.setAttribute("data-testid", "attach-photo");
       var picker = el("input", "visually-hidden");
@@ -311,6 +312,20 @@
       group.appendChild(picker);
     }
     return group;
+  }
+
+  // A map-pin icon drawn inline (no emoji font needed), then the label text.
+  function setShareLabel(button, text) {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("class", "icon");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", "M12 2a7 7 0 0 0-7 7c0 5.2 7 13 7 13s7-7.8 7-13a7 7 0 0 0-7-7zm0 9.5A2.5 2.5 0 1 1 12 6.5a2.5 2.5 0 0 1 0 5z");
+    svg.appendChild(path);
+    button.replaceChildren(svg, document.createTextNode(text));
   }
 
   function atBottom() {
@@ -357,9 +372,10 @@
     return added;
   }
 
-  // Only the newest bot turn (after the resident's last message) keeps its buttons.
+  // Only the newest bot turn (after the resident's last stored message) keeps its buttons;
+  // older ones are removed, so every visible "choice" button is one that still applies.
   function refreshActions() {
-    var rows = log.querySelectorAll(".row:not(.stale)");
+    var rows = log.querySelectorAll(".row:not(.stale):not(.pending)");
     var active = null;
     for (var i = rows.length - 1; i >= 0; i--) {
       if (rows[i].classList.contains("from-resident")) break;
@@ -367,9 +383,8 @@
     }
     var groups = log.querySelectorAll(".actions");
     for (var j = 0; j < groups.length; j++) {
-      var isActive = active !== null && groups[j].parentNode === active;
-      groups[j].hidden = !isActive;
-      setGroupDisabled(groups[j], !isActive || busy);
+      if (active !== null && groups[j].parentNode === active) setGroupDisabled(groups[j], busy);
+      else groups[j].parentNode.removeChild(groups[j]);
     }
   }
 
@@ -443,7 +458,6 @@
       if (reason === "expired" && rendered.size) {
         notice("Your earlier chat had expired, so a new one has started.", { kind: "info" });
       }
-      rendered.forEach(function (row, id) { row.setAttribute("data-old-id", String(id)); });
       rendered.clear();
       lastId = 0;
       addMessages(data.messages, { force: true });
@@ -610,7 +624,7 @@
     if (busy) return;
     function refused(why) {
       button.removeAttribute("data-working");
-      button.textContent = "📍 Share my location";
+      setShareLabel(button, "Share my location");
       refreshActions();
       notice(why + " Please type the address or the nearest cross streets instead.", { kind: "info" });
       if (byKeyboard) input.focus();
@@ -621,13 +635,13 @@
     }
     button.setAttribute("data-working", "");
     button.disabled = true;
-    button.textContent = "Finding your location…";
+    setShareLabel(button, "Finding your location…");
     navigator.geolocation.getCurrentPosition(function (position) {
       button.removeAttribute("data-working");
-      button.textContent = "📍 Share my location";
+      setShareLabel(button, "Share my location");
       var lat = Math.round(position.coords.latitude * 1e6) / 1e6;
       var lon = Math.round(position.coords.longitude * 1e6) / 1e6;
-      submit({ location: { lat: lat, lon: lon } }, "📍 Shared my location", byKeyboard);
+      submit({ location: { lat: lat, lon: lon } }, "Shared my location", byKeyboard);
     }, function (error) {
       if (error && error.code === 1) refused("Your location was not shared.");
       else refused("Your location could not be found.");
