@@ -15,7 +15,9 @@ class NotMigrated(RuntimeError):
     pass
 
 
-async def prepare(db: Database, *, auto_upgrade: bool) -> None:
+async def prepare(
+    db: Database, *, auto_upgrade: bool, knowledge: kb_store.KnowledgeCache | None = None
+) -> None:
     """Upgrade (SQLite, or when asked) or insist the schema is current, then
     load the bundled sample city into an empty knowledge base."""
     if auto_upgrade:
@@ -28,3 +30,8 @@ async def prepare(db: Database, *, auto_upgrade: bool) -> None:
                 session, load_knowledge(SAMPLE_DIR / FAQ_FILE), author="sample city"
             )
             log.info("loaded the sample city's knowledge base: %d entries", result.added)
+    if knowledge is not None:
+        # Build the search index now (and store any new phrasing vectors), so the
+        # first resident does not wait for it.
+        async with db.transaction() as session:
+            await knowledge.current(session)

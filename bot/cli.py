@@ -95,7 +95,11 @@ async def open_hub(settings: Settings, *, auto_upgrade: bool | None = None) -> A
 
     hub = build_hub(settings)
     try:
-        await prepare(hub.db, auto_upgrade=settings.is_sqlite if auto_upgrade is None else auto_upgrade)
+        await prepare(
+            hub.db,
+            auto_upgrade=settings.is_sqlite if auto_upgrade is None else auto_upgrade,
+            knowledge=hub.services.knowledge,
+        )
     except NotMigrated as exc:
         await hub.close()
         raise UserError(str(exc)) from None

@@ -12,12 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import KnowledgeEntry, KnowledgeRevision, SynonymGroup
+from bot.models import KnowledgeEntry, KnowledgeRevision, PhrasingVector, SynonymGroup
 from bot.timeutil import utcnow
 from knowledge.catalogue import Catalogue
+from knowledge.embeddings import Embedder, load_default
 from knowledge.loader import SAMPLE_DIR, SERVICES_FILE, load_catalogue
 from knowledge.model import Entry, EntryLink, KnowledgeBase
 from knowledge.understand import Understander
@@ -103,6 +106,21 @@ async def import_kb(session: AsyncSession, kb: KnowledgeBase, *, author: str | N
     return ImportResult(added, updated, unchanged, len(kb.synonyms))
 
 
+async def load_vectors(session: AsyncSession) -> dict[str, np.ndarray]:
+    rows = await session.execute(select(PhrasingVector.key, PhrasingVector.vector))
+    return {key: np.frombuffer(blob, dtype=np.float32) for key, blob in rows.all()}
+
+
+async def save_vectors(session: AsyncSession, vectors: dict[str, np.ndarray]) -> None:
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    for key, vector in vectors.items():
+        await session.execute(
+            dialect.insert(PhrasingVector)
+            .values(key=key, vector=np.asarray(vector, dtype=np.float32).tobytes())
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+
+
 async def is_empty(session: AsyncSession) -> bool:
     return await session.scalar(select(KnowledgeEntry.id).limit(1)) is None
 
@@ -110,7 +128,13 @@ async def is_empty(session: AsyncSession) -> bool:
 class KnowledgeCache:
     """Per-process understander, rebuilt when the database revision moves."""
 
-    def __init__(self, catalogue_loader: Callable[[], Catalogue] | None = None) -> None:
+    def __init__(
+        self,
+        catalogue_loader: Callable[[], Catalogue] | None = None,
+        *,
+        embedder: Callable[[], Embedder | None] = load_default,
+    ) -> None:
+        self._embedder = embedder
         self._revision: int | None = None
         self._understander: Understander | None = None
         self._lock = asyncio.Lock()
@@ -124,8 +148,14 @@ class KnowledgeCache:
             if self._understander is None or rev != self._revision:
                 kb = await load(session)
                 catalogue = self._catalogue_loader()
+                vectors = await load_vectors(session)
+                known = set(vectors)
+                embedder = await asyncio.to_thread(self._embedder)
                 # Building the index is CPU work; keep the event loop answering meanwhile.
-                self._understander = await asyncio.to_thread(Understander, kb, catalogue)
+                self._understander = await asyncio.to_thread(
+                    Understander, kb, catalogue, embedder=embedder, vectors=vectors
+                )
+                await save_vectors(session, {k: v for k, v in vectors.items() if k not in known})
                 self._revision = rev
         return self._understander
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -185,6 +186,16 @@ class SynonymGroup(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     terms: Mapped[list[Any]] = mapped_column()
+
+
+class PhrasingVector(Base):
+    """A cached sentence embedding, keyed by a hash of the model and the text, so an
+    edit re-embeds only what changed and a restart embeds nothing."""
+
+    __tablename__ = "kb_vectors"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class UnansweredQuestion(Base):

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from rapidfuzz import fuzz
 
+from knowledge.embeddings import Embedder, text_key
 from knowledge.model import Entry
 from knowledge.spelling import Speller
 from knowledge.text import Synonyms, terms, words
 
+CANDIDATES = 10
+SEMANTIC_WEIGHT = 0.6
 K1 = 1.2
 B = 0.75
 ANSWER_WEIGHT = 0.35
@@ -69,7 +72,16 @@ class _Field:
 class SearchIndex:
     """An immutable index over the active entries of one knowledge base revision."""
 
-    def __init__(self, entries: Sequence[Entry], synonyms: Synonyms | None = None) -> None:
+    def __init__(
+        self,
+        entries: Sequence[Entry],
+        synonyms: Synonyms | None = None,
+        *,
+        embedder: Embedder | None = None,
+        vectors: MutableMapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """`vectors` is the caller's cache of phrasing vectors by `text_key`; vectors
+        this index had to compute are added to it, for the caller to keep."""
         self.entries = tuple(e for e in entries if e.active)
         self.synonyms = synonyms or Synonyms()
         vocabulary: set[str] = set()
@@ -89,6 +101,13 @@ class SearchIndex:
         self._answers = _Field(answer_docs)
         self._question_terms = [frozenset(d) for d in question_docs]
         self._answer_terms = [frozenset(d) for d in answer_docs]
+        self.embedder = embedder
+        self._semantic: _Semantic | None = None
+        if embedder is not None and self.entries:
+            self._semantic = _Semantic(embedder, self._phrasings_raw(), vectors)
+
+    def _phrasings_raw(self) -> list[list[str]]:
+        return [[e.question, *e.alternatives] for e in self.entries]
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -99,23 +118,29 @@ class SearchIndex:
 
     def search(self, text: str, limit: int = 3) -> list[Hit]:
         query = self.query_terms(text)
-        if not query or not self.entries:
+        if not self.entries or not (query or (self._semantic and text.strip())):
             return []
         scores = np.zeros(len(self.entries), dtype=np.float64)
         self._questions.add_to(scores, query, 1.0)
         self._answers.add_to(scores, query, ANSWER_WEIGHT)
-        if not scores.any():
+        semantic = self._semantic.similarities(text) if self._semantic else None
+        if semantic is None and not scores.any():
             return []
-        top = np.argsort(-scores)[: max(limit, 1)]
+        candidates = set(np.argsort(-scores)[:CANDIDATES].tolist())
+        if semantic is not None:
+            candidates |= set(np.argsort(-semantic)[:CANDIDATES].tolist())
         info = sum(self._questions.idf.get(t, self._unknown_idf()) for t in set(query))
         hits = []
-        for i in top:
-            if scores[i] <= 0:
-                break
-            entry = self.entries[int(i)]
-            hits.append(Hit(entry, self._confidence(text, query, int(i), info), float(scores[i])))
+        for i in candidates:
+            lexical = self._confidence(text, query, i, info) if scores[i] > 0 else 0.0
+            if semantic is None:
+                score = lexical
+            else:
+                score = SEMANTIC_WEIGHT * _stretch(float(semantic[i])) + (1 - SEMANTIC_WEIGHT) * lexical
+            if score > 0:
+                hits.append(Hit(self.entries[i], round(min(1.0, score), 4), float(scores[i])))
         hits.sort(key=lambda h: (h.score, h.raw), reverse=True)
-        return hits
+        return hits[: max(limit, 1)]
 
     def _unknown_idf(self) -> float:
         n = len(self.entries)
@@ -133,3 +158,31 @@ class SearchIndex:
         said = text.lower()
         closeness = max(fuzz.token_set_ratio(said, p) for p in self._phrasings[i]) / 100.0
         return round(min(1.0, 0.65 * coverage + 0.35 * closeness), 4)
+
+
+def _stretch(cosine: float) -> float:
+    """Map MiniLM cosine to 0..1: unrelated texts sit near 0.1-0.3, paraphrases above 0.6."""
+    return min(1.0, max(0.0, (cosine - 0.25) / 0.55))
+
+
+class _Semantic:
+    """Each entry's phrasings as unit vectors; an entry's similarity is its best phrasing's."""
+
+    def __init__(
+        self, embedder: Embedder, phrasings: list[list[str]], cache: MutableMapping[str, np.ndarray] | None
+    ) -> None:
+        self.embedder = embedder
+        cache = cache if cache is not None else {}
+        flat = [p for group in phrasings for p in group]
+        keys = [text_key(p) for p in flat]
+        missing = [(k, p) for k, p in dict(zip(keys, flat, strict=True)).items() if k not in cache]
+        if missing:
+            fresh = embedder.encode([p for _, p in missing])
+            for (key, _), vector in zip(missing, fresh, strict=True):
+                cache[key] = vector
+        self.matrix = np.vstack([cache[k] for k in keys]).astype(np.float32)
+        self.starts = np.cumsum([0] + [len(g) for g in phrasings[:-1]])
+
+    def similarities(self, text: str) -> np.ndarray:
+        query = self.embedder.encode([text])[0]
+        return np.maximum.reduceat(self.matrix @ query, self.starts)

@@ -8,10 +8,14 @@ a problem, a question for the knowledge base, and otherwise fallback.
 from __future__ import annotations
 
 import re
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
 from knowledge.catalogue import Catalogue, Service
+from knowledge.embeddings import Embedder
 from knowledge.model import Entry, KnowledgeBase
 from knowledge.search import Hit, SearchIndex
 from knowledge.text import Synonyms, fold, terms
@@ -94,11 +98,18 @@ class Understanding:
 class Understander:
     """Built once per knowledge base revision; cheap to call per message."""
 
-    def __init__(self, kb: KnowledgeBase, catalogue: Catalogue | None = None) -> None:
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        catalogue: Catalogue | None = None,
+        *,
+        embedder: Embedder | None = None,
+        vectors: MutableMapping[str, np.ndarray] | None = None,
+    ) -> None:
         self.kb = kb
         self.catalogue = catalogue or Catalogue()
         self.synonyms = Synonyms(kb.synonyms)
-        self.index = SearchIndex(kb.active(), self.synonyms)
+        self.index = SearchIndex(kb.active(), self.synonyms, embedder=embedder, vectors=vectors)
         self._service_terms = [
             (
                 s,

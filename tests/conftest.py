@@ -81,7 +81,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 async def hub(settings: Settings) -> AsyncIterator[Hub]:
     """The real composition root on a migrated database with the sample city loaded."""
     hub = build_hub(settings)
-    await prepare(hub.db, auto_upgrade=True)
+    await prepare(hub.db, auto_upgrade=True, knowledge=hub.services.knowledge)
     try:
         yield hub
     finally:
