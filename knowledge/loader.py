@@ -105,10 +105,10 @@ def load_knowledge(path: Path) -> KnowledgeBase:
         if (
             not isinstance(group, list)
             or len(group) < 2
-            or not all(isinstance(w, str) and w.strip() for w in group)
+            or not all(isinstance(w, str | int) and str(w).strip() for w in group)
         ):
             raise ContentError(path, None, f"synonym group {group!r} must list two or more words")
-        synonyms.append(tuple(w.strip() for w in group))
+        synonyms.append(tuple(str(w).strip() for w in group))
     raw_entries = data.get("entries")
     if not isinstance(raw_entries, list):
         raise ctx.fail(data, "'entries' must be a list")

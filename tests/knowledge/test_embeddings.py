@@ -27,8 +27,13 @@ def embedder() -> Embedder:
 
 
 def test_vectors_are_unit_length_and_paraphrases_are_close(embedder: Embedder) -> None:
-    a, b, c = embedder.encode(["what day does the trash truck come", "When is my garbage picked up?",
-                               "How do I get a library card?"])
+    a, b, c = embedder.encode(
+        [
+            "what day does the trash truck come",
+            "When is my garbage picked up?",
+            "How do I get a library card?",
+        ]
+    )
     assert np.isclose(np.linalg.norm(a), 1, atol=1e-3)
     assert a @ b > 0.5 > a @ c
 

@@ -85,7 +85,7 @@ def test_the_bundled_sample_city_loads() -> None:
     kb = load_knowledge(SAMPLE_DIR / "faq.yaml")
     catalogue = load_catalogue(SAMPLE_DIR / "services.yaml")
     assert len(kb.entries) >= 60 and len(kb.synonyms) >= 20
-    assert len(catalogue.services) >= 24
+    assert len(catalogue.services) >= 21
     codes = {s.code for s in catalogue.services}
     assert all(e.service in codes for e in kb.entries if e.service)
     assert all(len(e.answer) <= 600 for e in kb.entries)
