@@ -125,6 +125,10 @@ async def is_empty(session: AsyncSession) -> bool:
     return await session.scalar(select(KnowledgeEntry.id).limit(1)) is None
 
 
+_VECTOR_MEMO: dict[str, np.ndarray] = {}
+_VECTOR_MEMO_MAX = 200_000  # about 300 MB at 384 float32s; beyond that, read from the database
+
+
 class KnowledgeCache:
     """Per-process understander, rebuilt when the database revision moves."""
 
@@ -150,12 +154,17 @@ class KnowledgeCache:
                 catalogue = self._catalogue_loader()
                 vectors = await load_vectors(session)
                 known = set(vectors)
+                # Vectors are a pure function of (model, text): reuse what this process
+                # already computed for another database or an earlier revision.
+                vectors.update({k: v for k, v in _VECTOR_MEMO.items() if k not in vectors})
                 embedder = await asyncio.to_thread(self._embedder)
                 # Building the index is CPU work; keep the event loop answering meanwhile.
                 self._understander = await asyncio.to_thread(
                     Understander, kb, catalogue, embedder=embedder, vectors=vectors
                 )
                 await save_vectors(session, {k: v for k, v in vectors.items() if k not in known})
+                if len(_VECTOR_MEMO) < _VECTOR_MEMO_MAX:
+                    _VECTOR_MEMO.update(vectors)
                 self._revision = rev
         return self._understander
 
