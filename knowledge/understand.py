@@ -23,8 +23,8 @@ from knowledge.triage import Triage, triage
 
 Intent = Literal["faq", "report", "emergency", "status", "smalltalk", "human", "fallback"]
 
-ANSWER_AT = 0.62  # confident: answer directly
-SUGGEST_AT = 0.38  # middle band: "did you mean"
+ANSWER_AT = 0.45  # confident: answer directly
+SUGGEST_AT = 0.30  # middle band: "did you mean"
 
 _STATUS = re.compile(
     r"\b(status|update|news|progress|any word|what happened|follow(ing)? up)\b.{0,40}"
