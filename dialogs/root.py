@@ -24,7 +24,8 @@ async def _route(ctx: Context, u, incoming: Incoming) -> Step:  # type: ignore[n
     if u.intent == "emergency":
         return Step(State(), [emergency_reply(u.triage.advice)])
     if u.intent == "smalltalk":
-        text = {"greeting": texts.GREETING, "thanks": texts.THANKS}.get(u.smalltalk, texts.ABOUT)
+        replies = {"greeting": texts.GREETING, "thanks": texts.THANKS, "help": texts.CAN_DO}
+        text = replies.get(u.smalltalk or "", texts.ABOUT)
         return Step(State(), [Outgoing(text)])
     if u.intent == "human":
         return offer_staff_step(u.text, "I can pass your message to city staff. Shall I?")

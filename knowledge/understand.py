@@ -31,8 +31,14 @@ _STATUS = re.compile(
     r"\b(report|request|case|ticket|complaint|#?\d{4,})|"
     r"\bmy (reports|requests|cases|tickets)\b|"
     r"^\s*(status|check|track)\s*#?\s*[a-z0-9-]{3,}\s*$|"
-    r"\b(report|request|case|ticket)\s*(number|no\.?|#)?\s*#?\d{4,}\b"
+    r"\b(report|request|case|ticket)\s*(number|no\.?|#)?\s*#?\d{4,}\b|"
+    r"\b(i|we) (reported|filed|submitted|called in)\b.{0,60}\b(news|update|status|happened|"
+    r"fixed yet|done yet|anything|progress|still waiting)\b|"
+    r"\b(happened|news|update)\b.{0,40}\b(i|we) (reported|filed|submitted)\b"
 )
+# "How do I check on a report?" asks how status works (a knowledge-base answer);
+# it is a status lookup only with a number or about a report of theirs.
+_HOW_TO = re.compile(r"^\s*(how (do|can|would|should) (i|we|you)|is there a way|can i|where (do|can) i)\b")
 _NUMBER = re.compile(r"#?\b([a-z]{0,3}-?\d{4,}[a-z0-9-]*)\b")
 _HUMAN = re.compile(
     r"\b(talk|speak|chat|connect me)\b.{0,20}\b(human|person|someone|somebody|agent|"
@@ -51,6 +57,12 @@ _ABOUT_BOT = re.compile(
     r"^\s*(who|what) are you\b|\bare you (a )?(bot|robot|human|real)\b|"
     r"^\s*how are you\b"
 )
+_HELP = re.compile(
+    r"^\s*(help|help me|menu|options|commands|start over)\s*[?!.]*$|"
+    r"^\s*what (can|do) you (do|help with)\b|^\s*how (does this|do you) work\b|"
+    r"^\s*what (are|is) (your|the) (options|commands)\b"
+)
+_THANKS_LEAD = re.compile(r"^\s*(thanks?|thank you|thx|ty|cheers|much appreciated)\b")
 _REPORT_VERB = re.compile(
     r"\b(report|file|submit|log|make|open|request)\b.{0,30}"
     r"\b(report|complaint|request|problem|issue)?\b"
@@ -114,19 +126,21 @@ class Understander:
             (
                 s,
                 frozenset(terms(s.search_text(), self.synonyms)),
-                [frozenset(terms(k, self.synonyms)) for k in (s.name, *s.keywords)],
+                [tuple(terms(k, self.synonyms)) for k in s.keywords],
             )
             for s in self.catalogue.services
             if s.active
         ]
+
+    _service_vectors: np.ndarray | None = None
 
     def understand(self, text: str) -> Understanding:
         folded = fold(text).strip()
         tri = triage(text)
         if tri.emergency:
             return Understanding("emergency", tri.score, text, triage=tri)
-        if _STATUS.search(folded):
-            number = _NUMBER.search(folded)
+        number = _NUMBER.search(folded)
+        if _STATUS.search(folded) and (number or not _HOW_TO.search(folded)):
             return Understanding(
                 "status", 0.9, text, triage=tri, report_number=number.group(1).upper() if number else None
             )
@@ -161,27 +175,44 @@ class Understander:
     def _smalltalk(self, folded: str) -> str | None:
         if _GREETING.match(folded):
             return "greeting"
-        if _THANKS.match(folded):
+        if _THANKS.match(folded) or (_THANKS_LEAD.match(folded) and len(folded.split()) <= 7):
             return "thanks"
+        if _HELP.search(folded):
+            return "help"
         if _ABOUT_BOT.search(folded):
             return "about"
         return None
 
     def match_services(self, text: str, limit: int = 3) -> list[ServiceHit]:
         """Services whose words the message uses, best first; score is keyword coverage."""
-        query = set(self.index.query_terms(text))
+        sequence = self.index.query_terms(text)
+        query = set(sequence)
         if not query:
             return []
+        semantic = self._service_similarity(text)
         scored: list[ServiceHit] = []
-        for service, all_terms, phrases in self._service_terms:
-            phrase_hit = max((len(p) for p in phrases if p and p <= query), default=0)
+        for n, (service, all_terms, phrases) in enumerate(self._service_terms):
+            # A keyword phrase counts only when its words stand together, in order:
+            # "broken glass on the sidewalk" is not a "broken sidewalk".
+            phrase_hit = max((len(p) for p in phrases if p and _contains(sequence, p)), default=0)
             overlap = len(query & all_terms)
             if not phrase_hit and not overlap:
                 continue
-            score = min(1.0, 0.45 * min(phrase_hit, 2) + 0.12 * overlap)
-            scored.append(ServiceHit(service, round(score, 4)))
+            score = 0.45 * min(phrase_hit, 2) + 0.12 * overlap
+            if semantic is not None:
+                score += 0.3 * max(0.0, float(semantic[n]) - 0.2)
+            scored.append(ServiceHit(service, round(min(1.0, score), 4)))
         scored.sort(key=lambda h: h.score, reverse=True)
         return scored[:limit]
+
+    def _service_similarity(self, text: str) -> np.ndarray | None:
+        embedder = self.index.embedder
+        if embedder is None or not self._service_terms:
+            return None
+        if self._service_vectors is None:
+            self._service_vectors = embedder.encode(
+                [f"{s.name}. {s.description}" for s, _, _ in self._service_terms])
+        return self._service_vectors @ embedder.encode([text])[0]
 
     @staticmethod
     def _is_report(folded: str, service: ServiceHit, faq: Hit | None) -> bool:
@@ -195,3 +226,8 @@ class Understander:
         if asks and faq is not None and faq.score >= ANSWER_AT:
             return False
         return describes or not asks
+
+
+def _contains(sequence: list[str], phrase: tuple[str, ...]) -> bool:
+    size = len(phrase)
+    return any(tuple(sequence[i:i + size]) == phrase for i in range(len(sequence) - size + 1))
