@@ -47,3 +47,35 @@ def test_look_alikes_are_not_emergencies(text: str) -> None:
 )
 def test_past_events_are_not_emergencies(text: str) -> None:
     assert not triage(text).emergency
+
+
+FRESH_EMERGENCIES = [
+    "my grandma fell down the stairs and isn't moving", "there's a guy with a gun in the park",
+    "someone's trying to break into my apartment", "my toddler swallowed bleach",
+    "the building across the street is on fire", "i can smell gas everywhere in the hallway",
+    "a wire came down on a car and it's sparking", "my husband is threatening to kill me",
+    "my 3 year old wandered off and I can't find her", "he took all his pills and won't wake up",
+    "a man is being beaten up outside the bar", "my friend is having a seizure",
+    "i don't want to live anymore", "there's been a car accident and someone is trapped",
+    "shots fired on 3rd street", "a kid is drowning at the beach",
+    "my wife collapsed and is unresponsive", "someone stabbed a guy on the bus",
+]
+FRESH_LOOKALIKES = [
+    "the fire hydrant on our block has been leaking for days", "how do I pay my gas bill",
+    "the traffic on 101 is killing me", "my bike was stolen last week", "smoke detector keeps chirping",
+    "how do I get a gun permit", "where can I take a cpr class",
+    "what should I do if there's an earthquake", "my kid lost his library card",
+    "there was a shooting in my neighborhood last year, is it safe", "I have a missing trash can",
+    "knife sharpening service at the farmers market", "how to become a police officer",
+    "burned out bulb on the streetlight", "pothole is killing my tires",
+]
+
+
+@pytest.mark.parametrize("text", FRESH_EMERGENCIES)
+def test_many_kinds_and_phrasings_of_emergency(text: str) -> None:
+    assert triage(text).emergency
+
+
+@pytest.mark.parametrize("text", FRESH_LOOKALIKES)
+def test_many_look_alikes_are_not_sent_to_911(text: str) -> None:
+    assert not triage(text).emergency
