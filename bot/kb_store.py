@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.models import KnowledgeEntry, KnowledgeRevision, PhrasingVector, SynonymGroup
 from bot.timeutil import utcnow
 from knowledge.catalogue import Catalogue
-from knowledge.embeddings import Embedder, load_default
+from knowledge.embeddings import Embedder, load_default, text_key
 from knowledge.loader import SAMPLE_DIR, SERVICES_FILE, load_catalogue
 from knowledge.model import Entry, EntryLink, KnowledgeBase
 from knowledge.understand import Understander
@@ -162,7 +162,10 @@ class KnowledgeCache:
                 self._understander = await asyncio.to_thread(
                     Understander, kb, catalogue, embedder=embedder, vectors=vectors
                 )
-                await save_vectors(session, {k: v for k, v in vectors.items() if k not in known})
+                needed = {text_key(p) for e in kb.active() for p in e.phrasings()}
+                await save_vectors(
+                    session, {k: v for k, v in vectors.items() if k in needed and k not in known}
+                )
                 if len(_VECTOR_MEMO) < _VECTOR_MEMO_MAX:
                     _VECTOR_MEMO.update(vectors)
                 self._revision = rev

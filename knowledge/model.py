@@ -29,6 +29,10 @@ class Entry:
     updated_at: datetime | None = None
     author: str | None = None
 
+    def phrasings(self) -> tuple[str, ...]:
+        """The ways residents ask for this entry: what semantic search compares with."""
+        return (self.question, *self.alternatives)
+
     def search_text(self) -> str:
         return " ".join([self.question, *self.alternatives, *self.tags, self.answer])
 

@@ -107,7 +107,7 @@ class SearchIndex:
             self._semantic = _Semantic(embedder, self._phrasings_raw(), vectors)
 
     def _phrasings_raw(self) -> list[list[str]]:
-        return [[e.question, *e.alternatives] for e in self.entries]
+        return [list(e.phrasings()) for e in self.entries]
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -108,7 +108,7 @@ _EMERGENCY: list[tuple[Kind, str]] = [
     (
         "wire",
         r"\b((wire|line|cable|pole)s? (came|come|fell|is|are|has|have)( come| fallen)? (down|on)|"
-        r"(wire|line|cable|pole|transformer)\b.{0,40}\bspark(s|ing)|spark(s|ing)\b.{0,40}\b(wire|line|cable|pole))"
+        r"(wire|line|cable|pole|transformer)\b.{0,40}\bspark(s|ing)|spark(s|ing)\b.{0,40}\b(wire|line|cable|pole))",
     ),
     (
         "medical",
@@ -119,7 +119,7 @@ _EMERGENCY: list[tuple[Kind, str]] = [
         r"fell (off|from) (a |the |his |her )?(roof|ladder|balcony|cliff|pier|window|scaffold)|"
         r"(fell|fallen|jumped|went) (in|into) the (water|bay|ocean|river|lake|pool|sea)|"
         r"(crash|accident|collision|wreck|hit and run)\b.{0,60}\b(bleed|blood|hurt|injur|trapped|"
-        r"unconscious|not moving|pinned)|cardiac arrest|seizing|convulsing|hemorrhag)"
+        r"unconscious|not moving|pinned)|cardiac arrest|seizing|convulsing|hemorrhag)",
     ),
     (
         "crime",
@@ -129,14 +129,14 @@ _EMERGENCY: list[tuple[Kind, str]] = [
         r"(coming|going|gonna|on his way|on her way)( over| back| here)? to (kill|hurt|shoot|stab|beat)|"
         r"(says|said|saying|threaten(s|ed|ing)?|texted|told me)\b.{0,40}\b(kill|hurt|shoot|stab|beat) (me|us|my|"
         r"him|her)|robb(ing|ery) (in progress|right now|happening)|being (mugged|robbed|assaulted|attacked|"
-        r"stabbed|shot|beaten|chased)|someone (is )?(hitting|punching|choking|strangling|beating))"
+        r"stabbed|shot|beaten|chased)|someone (is )?(hitting|punching|choking|strangling|beating))",
     ),
     (
         "missing_child",
         r"\b(\d+ ?(year|yr|month)s?[ -]?old|toddler|little (boy|girl|one)|my (son|daughter|kid|child|baby))\b"
         r".{0,30}\b((is |went |has gone |has been )?(missing|disappeared|nowhere to be found)|"
         r"(is|got|has been|went) (lost|gone)|wandered off|ran off|was taken|(can'?t|cannot) find (him|her|them))|"
-        r"\bcan'?t find (my )?(\d+ ?(year|yr)s?[ -]?old|son|daughter|kid|child|toddler|baby|little)"
+        r"\bcan'?t find (my )?(\d+ ?(year|yr)s?[ -]?old|son|daughter|kid|child|toddler|baby|little)",
     ),
 ]
 

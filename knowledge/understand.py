@@ -211,7 +211,8 @@ class Understander:
             return None
         if self._service_vectors is None:
             self._service_vectors = embedder.encode(
-                [f"{s.name}. {s.description}" for s, _, _ in self._service_terms])
+                [f"{s.name}. {s.description}" for s, _, _ in self._service_terms]
+            )
         return self._service_vectors @ embedder.encode([text])[0]
 
     @staticmethod
@@ -230,4 +231,4 @@ class Understander:
 
 def _contains(sequence: list[str], phrase: tuple[str, ...]) -> bool:
     size = len(phrase)
-    return any(tuple(sequence[i:i + size]) == phrase for i in range(len(sequence) - size + 1))
+    return any(tuple(sequence[i : i + size]) == phrase for i in range(len(sequence) - size + 1))

@@ -1,0 +1,69 @@
+"""The knowledge base in the database: edits reach every process, vectors are kept."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlalchemy import func, select
+
+from bot import kb_store
+from bot.bootstrap import prepare
+from bot.hub import build_hub
+from bot.messages import Incoming
+from bot.models import PhrasingVector
+from bot.settings import Settings
+from knowledge.model import Entry, KnowledgeBase
+
+
+async def ask(hub, text: str, mid: str) -> str:  # type: ignore[no-untyped-def]
+    result = await hub.engine.handle(Incoming("console", "kb-test", mid, text=text))
+    return result.replies[0].text
+
+
+async def test_an_edit_in_one_process_is_answered_by_another_without_restart(settings: Settings) -> None:
+    one, two = build_hub(settings), build_hub(settings)  # two servers sharing one database
+    try:
+        await prepare(one.db, auto_upgrade=True, knowledge=one.services.knowledge)
+        await prepare(two.db, auto_upgrade=True, knowledge=two.services.knowledge)
+        assert "24 hours" in await ask(two, "when is 311 open?", "m1")
+        async with one.db.transaction() as session:
+            kb = await kb_store.load(session)
+            edited = [
+                replace(e, answer="311 is closed for the holiday today.") if e.id == "311-hours" else e
+                for e in kb.entries
+            ]
+            await kb_store.import_kb(session, KnowledgeBase(tuple(edited), kb.synonyms))
+        assert "closed for the holiday" in await ask(two, "when is 311 open?", "m2")
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_a_new_entry_and_synonym_are_found(hub) -> None:  # type: ignore[no-untyped-def]
+    async with hub.db.transaction() as session:
+        kb = await kb_store.load(session)
+        entry = Entry("jury-duty-xyz", "How do I postpone jury duty?", "Call the **jury office**.")
+        await kb_store.import_kb(
+            session, KnowledgeBase((*kb.entries, entry), (*kb.synonyms, ("jury", "juror")))
+        )
+    assert "jury office" in await ask(hub, "can a juror postpone their jury duty", "j1")
+
+
+async def test_phrasing_vectors_are_stored_once(hub) -> None:  # type: ignore[no-untyped-def]
+    async with hub.db.reading() as session:
+        stored = await session.scalar(select(func.count()).select_from(PhrasingVector))
+        kb = await kb_store.load(session)
+    phrasings = {p for e in kb.entries if e.active for p in e.phrasings()}
+    assert stored == len(phrasings)
+
+
+async def test_the_assistant_works_without_the_language_model(settings: Settings) -> None:
+    hub = build_hub(settings)
+    hub.services.knowledge = kb_store.KnowledgeCache(embedder=lambda: None)
+    try:
+        await prepare(hub.db, auto_upgrade=True, knowledge=hub.services.knowledge)
+        assert "24 hours" in await ask(hub, "when is 311 open?", "n1")
+        assert "911" in await ask(hub, "my neighbour's house is on fire", "n2")
+        assert hub.services.knowledge._understander.index.embedder is None  # type: ignore[union-attr]
+    finally:
+        await hub.close()
