@@ -27,6 +27,7 @@ from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
+from knowledge.embeddings import Embedder, load_default
 from knowledge.loader import FAQ_FILE, SAMPLE_DIR, load_knowledge
 from knowledge.model import KnowledgeBase
 from knowledge.understand import Understander
@@ -128,10 +129,12 @@ def timed(fn, items: list[str]) -> list[float]:  # type: ignore[no-untyped-def]
     return out
 
 
-def measure_size(base: KnowledgeBase, size: int, rng: random.Random) -> dict[str, object]:
+def measure_size(
+    base: KnowledgeBase, size: int, rng: random.Random, embedder: Embedder | None
+) -> dict[str, object]:
     kb = generate(base, size, rng)
     started = time.perf_counter()
-    understander = Understander(kb)
+    understander = Understander(kb, embedder=embedder)
     build_s = time.perf_counter() - started
     qs = queries(base, rng)
     for q in qs[:20]:
@@ -186,19 +189,23 @@ def measure_ask_startup() -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="60 and 1,000 entries only (CI)")
+    parser.add_argument("--words-only", action="store_true", help="without the embedding model")
     args = parser.parse_args()
     rng = random.Random(311)
     base = load_knowledge(SAMPLE_DIR / FAQ_FILE)
     sizes = [len(base.entries), 1000] if args.small else [len(base.entries), 1000, 10_000]
-    results: dict[str, object] = {"sizes": [measure_size(base, s, rng) for s in sizes]}
+    embedder = None if args.words_only else load_default()
+    results: dict[str, object] = {
+        "semantic": embedder is not None,
+        "sizes": [measure_size(base, s, rng, embedder) for s in sizes],
+    }
     if Path("/usr/bin/time").exists():
         results.update(measure_ask_startup())
     print(json.dumps(results, indent=2))
     out = Path(__file__).with_name("results")
     out.mkdir(exist_ok=True)
-    (out / ("understanding-small.json" if args.small else "understanding.json")).write_text(
-        json.dumps(results, indent=2)
-    )
+    name = "understanding" + ("-small" if args.small else "") + ("-words" if args.words_only else "")
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
