@@ -57,6 +57,7 @@ class Embedder:
                 raise ModelError(f"{path} is missing")
             if sha256(path) != expected:
                 raise ModelError(f"{path} does not have the expected SHA-256")
+        self._last: tuple[str, np.ndarray] | None = None
         self._tokenizer = BertWordPieceTokenizer(str(vocab_path), lowercase=True)
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.enable_padding()
@@ -64,6 +65,15 @@ class Embedder:
         options.intra_op_num_threads = 1  # many small queries: threads cost more than they give
         options.log_severity_level = 3
         self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+
+    def encode_one(self, text: str) -> np.ndarray:
+        """One message's vector; remembered briefly, as search and service matching
+        both ask for the same message."""
+        if self._last is not None and self._last[0] == text:
+            return self._last[1]
+        vector = self.encode([text])[0]
+        self._last = (text, vector)
+        return vector
 
     def encode(self, texts: list[str], batch: int = 64) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""

@@ -184,5 +184,5 @@ class _Semantic:
         self.starts = np.cumsum([0] + [len(g) for g in phrasings[:-1]])
 
     def similarities(self, text: str) -> np.ndarray:
-        query = self.embedder.encode([text])[0]
+        query = self.embedder.encode_one(text)
         return np.maximum.reduceat(self.matrix @ query, self.starts)

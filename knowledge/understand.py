@@ -213,7 +213,7 @@ class Understander:
             self._service_vectors = embedder.encode(
                 [f"{s.name}. {s.description}" for s, _, _ in self._service_terms]
             )
-        return self._service_vectors @ embedder.encode([text])[0]
+        return self._service_vectors @ embedder.encode_one(text)
 
     @staticmethod
     def _is_report(folded: str, service: ServiceHit, faq: Hit | None) -> bool:
