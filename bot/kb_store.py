@@ -21,8 +21,15 @@ from bot.models import KnowledgeEntry, KnowledgeRevision, PhrasingVector, Synony
 from bot.timeutil import utcnow
 from knowledge.catalogue import Catalogue
 from knowledge.embeddings import Embedder, load_default, text_key
-from knowledge.loader import SAMPLE_DIR, SERVICES_FILE, load_catalogue
+from knowledge.loader import (
+    SAMPLE_DIR,
+    SERVICES_FILE,
+    TRIAGE_FILE,
+    load_catalogue,
+    load_triage_examples,
+)
 from knowledge.model import Entry, EntryLink, KnowledgeBase
+from knowledge.triage import TriageExamples
 from knowledge.understand import Understander
 
 
@@ -139,6 +146,7 @@ class KnowledgeCache:
         embedder: Callable[[], Embedder | None] = load_default,
     ) -> None:
         self._embedder = embedder
+        self._triage_examples = sample_triage_examples()
         self._revision: int | None = None
         self._understander: Understander | None = None
         self._lock = asyncio.Lock()
@@ -160,9 +168,15 @@ class KnowledgeCache:
                 embedder = await asyncio.to_thread(self._embedder)
                 # Building the index is CPU work; keep the event loop answering meanwhile.
                 self._understander = await asyncio.to_thread(
-                    Understander, kb, catalogue, embedder=embedder, vectors=vectors
+                    Understander,
+                    kb,
+                    catalogue,
+                    embedder=embedder,
+                    vectors=vectors,
+                    triage_examples=self._triage_examples,
                 )
                 needed = {text_key(p) for e in kb.active() for p in e.phrasings()}
+                needed |= {text_key(t) for t in self._triage_examples.texts()}
                 await save_vectors(
                     session, {k: v for k, v in vectors.items() if k in needed and k not in known}
                 )
@@ -170,6 +184,11 @@ class KnowledgeCache:
                     _VECTOR_MEMO.update(vectors)
                 self._revision = rev
         return self._understander
+
+
+def sample_triage_examples(directory: Path = SAMPLE_DIR) -> TriageExamples:
+    path = directory / TRIAGE_FILE
+    return load_triage_examples(path) if path.exists() else TriageExamples()
 
 
 def sample_catalogue(directory: Path = SAMPLE_DIR) -> Catalogue:

@@ -21,10 +21,12 @@ from knowledge.catalogue import (
     Service,
 )
 from knowledge.model import MAX_ANSWER_CHARS, SLUG, Entry, EntryLink, KnowledgeBase
+from knowledge.triage import TriageExamples
 
 SAMPLE_DIR = Path(__file__).with_name("sample")
 FAQ_FILE = "faq.yaml"
 SERVICES_FILE = "services.yaml"
+TRIAGE_FILE = "triage.yaml"
 
 
 class ContentError(ValueError):
@@ -226,6 +228,17 @@ def _service(ctx: _Ctx, node: dict[str, Any]) -> Service:
         attributes=tuple(sorted(attributes, key=lambda a: a.order)),
         active=bool(node.get("active", True)),
     )
+
+
+def load_triage_examples(path: Path) -> TriageExamples:
+    data = _read(path)
+    lists = {}
+    for key in ("emergency", "not_emergency", "past_or_negated"):
+        value = data.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise _Ctx(path).fail(data, f"'{key}' must be a list of messages")
+        lists[key] = tuple(v.strip() for v in value if v.strip())
+    return TriageExamples(lists["emergency"], lists["not_emergency"] + lists["past_or_negated"])
 
 
 def dump_knowledge(kb: KnowledgeBase, path: Path) -> None:

@@ -9,9 +9,13 @@ soft reminder instead of the 911 message.
 from __future__ import annotations
 
 import re
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
+from knowledge.embeddings import Embedder, text_key
 from knowledge.text import fold
 
 Kind = Literal["fire", "medical", "crime", "gas", "wire", "self_harm", "missing_child", "danger"]
@@ -193,3 +197,74 @@ def triage(text: str) -> Triage:
     if lookalike:
         return Triage(False, found, soft=True, score=0.5)
     return Triage(True, found, score=0.9)
+
+
+# How much closer a message must be to the emergency examples than to the others
+# (mean cosine of the 3 nearest of each) to be sent to 911 when no phrase matched.
+# Chosen by leave-one-out over the bundled examples: it raises recall on unseen
+# phrasings by about a third while adding about two false alarms in a hundred.
+MARGIN = 0.08
+NEAREST = 3
+MIN_WORDS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class TriageExamples:
+    emergency: tuple[str, ...] = ()
+    not_emergency: tuple[str, ...] = ()
+
+    def texts(self) -> tuple[str, ...]:
+        return (*self.emergency, *self.not_emergency)
+
+
+class Triager:
+    """The phrase lexicon first; then, for what it did not recognise, a nearest-neighbour
+    vote over example messages in embedding space, so kinds of emergency nobody wrote a
+    phrase for are still caught."""
+
+    def __init__(
+        self,
+        examples: TriageExamples | None = None,
+        embedder: Embedder | None = None,
+        vectors: MutableMapping[str, np.ndarray] | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self._emergency: np.ndarray | None = None
+        self._other: np.ndarray | None = None
+        if embedder is not None and examples and examples.emergency and examples.not_emergency:
+            cache = vectors if vectors is not None else {}
+            self._emergency = _vectors(embedder, examples.emergency, cache)
+            self._other = _vectors(embedder, examples.not_emergency, cache)
+
+    def margin(self, text: str) -> float | None:
+        if self.embedder is None or self._emergency is None or self._other is None:
+            return None
+        query = self.embedder.encode_one(text)
+        near_e = np.sort(self._emergency @ query)[-NEAREST:].mean()
+        near_o = np.sort(self._other @ query)[-NEAREST:].mean()
+        return float(near_e - near_o)
+
+    def __call__(self, text: str) -> Triage:
+        found = triage(text)
+        if found.emergency or found.soft:
+            return found
+        if len(fold(text).split()) < MIN_WORDS:  # "help", "fire?": too little to judge by neighbours
+            return found
+        margin = self.margin(text)
+        if margin is None or margin <= MARGIN:
+            return found
+        folded = fold(text)
+        if _PAST_OR_NEGATED.search(folded) or _LOOKALIKES.search(folded):
+            return Triage(False, "danger", soft=True, score=0.5)
+        return Triage(True, "danger", score=round(min(0.9, 0.5 + margin), 4))
+
+
+def _vectors(
+    embedder: Embedder, texts: tuple[str, ...], cache: MutableMapping[str, np.ndarray]
+) -> np.ndarray:
+    keys = [text_key(t) for t in texts]
+    missing = [t for t, k in zip(texts, keys, strict=True) if k not in cache]
+    if missing:
+        for text, vector in zip(missing, embedder.encode(list(missing)), strict=True):
+            cache[text_key(text)] = vector
+    return np.vstack([cache[k] for k in keys]).astype(np.float32)

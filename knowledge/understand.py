@@ -19,7 +19,7 @@ from knowledge.embeddings import Embedder
 from knowledge.model import Entry, KnowledgeBase
 from knowledge.search import Hit, SearchIndex
 from knowledge.text import Synonyms, fold, terms
-from knowledge.triage import Triage, triage
+from knowledge.triage import Triage, TriageExamples, Triager
 
 Intent = Literal["faq", "report", "emergency", "status", "smalltalk", "human", "fallback"]
 
@@ -117,8 +117,10 @@ class Understander:
         *,
         embedder: Embedder | None = None,
         vectors: MutableMapping[str, np.ndarray] | None = None,
+        triage_examples: TriageExamples | None = None,
     ) -> None:
         self.kb = kb
+        self.triager = Triager(triage_examples, embedder, vectors)
         self.catalogue = catalogue or Catalogue()
         self.synonyms = Synonyms(kb.synonyms)
         self.index = SearchIndex(kb.active(), self.synonyms, embedder=embedder, vectors=vectors)
@@ -136,7 +138,7 @@ class Understander:
 
     def understand(self, text: str) -> Understanding:
         folded = fold(text).strip()
-        tri = triage(text)
+        tri = self.triager(text)
         if tri.emergency:
             return Understanding("emergency", tri.score, text, triage=tri)
         number = _NUMBER.search(folded)

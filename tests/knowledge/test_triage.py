@@ -96,3 +96,35 @@ def test_many_kinds_and_phrasings_of_emergency(text: str) -> None:
 @pytest.mark.parametrize("text", FRESH_LOOKALIKES)
 def test_many_look_alikes_are_not_sent_to_911(text: str) -> None:
     assert not triage(text).emergency
+
+
+@pytest.fixture(scope="module")
+def learned():  # type: ignore[no-untyped-def]
+    from knowledge.embeddings import load_default
+    from knowledge.loader import SAMPLE_DIR, TRIAGE_FILE, load_triage_examples
+    from knowledge.triage import Triager
+
+    return Triager(load_triage_examples(SAMPLE_DIR / TRIAGE_FILE), load_default())
+
+
+@pytest.mark.parametrize("text", [
+    "the balcony just collapsed with people on it", "there's a baby locked in a hot car",
+    "my neighbor is on the roof saying he'll jump", "water is pouring in and we are trapped upstairs",
+])
+def test_examples_teach_emergencies_no_phrase_was_written_for(learned, text: str) -> None:  # type: ignore[no-untyped-def]
+    assert not triage(text).emergency  # the phrase lexicon alone misses these
+    assert learned(text).emergency
+
+
+@pytest.mark.parametrize("text", [*FRESH_LOOKALIKES, "help", "the elevator in my building is broken",
+                                  "can I get a copy of a police report", "someone parked in my driveway"])
+def test_examples_do_not_raise_false_alarms(learned, text: str) -> None:  # type: ignore[no-untyped-def]
+    assert not learned(text).emergency
+
+
+def test_without_the_model_the_lexicon_still_works() -> None:
+    from knowledge.triage import Triager
+
+    bare = Triager(None, None)
+    assert bare("my neighbour's house is on fire").emergency
+    assert not bare("there's a baby locked in a hot car").emergency  # honest: the model adds this
