@@ -108,8 +108,8 @@ def learned():  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("text", [
-    "the balcony just collapsed with people on it", "there's a baby locked in a hot car",
-    "my neighbor is on the roof saying he'll jump", "water is pouring in and we are trapped upstairs",
+    "there's a baby locked in a hot car", "my neighbor is on the roof saying he'll jump",
+    "my grandpa is confused and his lips look blue", "my friend drank way too much and we can't wake her",
 ])
 def test_examples_teach_emergencies_no_phrase_was_written_for(learned, text: str) -> None:  # type: ignore[no-untyped-def]
     assert not triage(text).emergency  # the phrase lexicon alone misses these
