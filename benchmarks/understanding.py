@@ -28,7 +28,7 @@ from pathlib import Path
 from rapidfuzz import fuzz, process
 
 from knowledge.embeddings import Embedder, load_default
-from knowledge.loader import FAQ_FILE, SAMPLE_DIR, load_knowledge
+from knowledge.loader import FAQ_FILE, SAMPLE_DIR, TRIAGE_FILE, load_knowledge, load_triage_examples
 from knowledge.model import KnowledgeBase
 from knowledge.understand import Understander
 
@@ -132,9 +132,10 @@ def timed(fn, items: list[str]) -> list[float]:  # type: ignore[no-untyped-def]
 def measure_size(
     base: KnowledgeBase, size: int, rng: random.Random, embedder: Embedder | None
 ) -> dict[str, object]:
+    examples = load_triage_examples(SAMPLE_DIR / TRIAGE_FILE)
     kb = generate(base, size, rng)
     started = time.perf_counter()
-    understander = Understander(kb, embedder=embedder)
+    understander = Understander(kb, embedder=embedder, triage_examples=examples)
     build_s = time.perf_counter() - started
     qs = queries(base, rng)
     for q in qs[:20]:
