@@ -7,7 +7,7 @@ from bot.dialog import Context, State, Step
 from bot.messages import Choice, Incoming, Link, Outgoing
 from dialogs import texts
 from knowledge.model import Entry
-from knowledge.understand import Understanding
+from knowledge.understand import ANSWER_AT, Understanding
 
 NONE = "none"
 STAFF_YES = "staff-yes"
@@ -29,9 +29,11 @@ async def not_answered(ctx: Context, u: Understanding) -> Step:
     if u.suggestions:
         choices = [Choice(h.entry.id, h.entry.question) for h in u.suggestions]
         choices.append(Choice(NONE, texts.NONE_OF_THESE))
+        # A strong but ambiguous match ("parking") is a choice, not a misunderstanding.
+        ask = texts.WHICH_ONE if u.score >= ANSWER_AT else texts.DID_YOU_MEAN
         return Step(
             State("answer", "did-you-mean", {"question": u.text}),
-            [Outgoing(prefix + texts.DID_YOU_MEAN, choices=tuple(choices))],
+            [Outgoing(prefix + ask, choices=tuple(choices))],
         )
     return offer_staff_step(u.text, prefix + texts.DONT_KNOW)
 

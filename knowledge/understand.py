@@ -24,6 +24,7 @@ from knowledge.triage import Triage, TriageExamples, Triager
 Intent = Literal["faq", "report", "emergency", "status", "smalltalk", "human", "fallback"]
 
 ANSWER_AT = 0.45  # confident: answer directly
+AMBIGUOUS_GAP = 0.1  # short messages: the first answer must stand out by this much
 SUGGEST_AT = 0.30  # middle band: "did you mean"
 
 _STATUS = re.compile(
@@ -166,13 +167,20 @@ class Understander:
                 services=services,
                 triage=tri,
             )
-        if best and best.score >= ANSWER_AT:
+        if best and best.score >= ANSWER_AT and not self._ambiguous(text, hits):
             return Understanding(
                 "faq", best.score, text, entry=best.entry, hits=hits, services=services, triage=tri
             )
         return Understanding(
             "fallback", best.score if best else 0.0, text, hits=hits, services=services, triage=tri
         )
+
+    def _ambiguous(self, text: str, hits: tuple[Hit, ...]) -> bool:
+        """A one- or two-word message ("parking", "trash bins") that fits several entries
+        about equally: better to ask which one than to guess."""
+        if len(hits) < 2 or len(self.index.query_terms(text)) > 2:
+            return False
+        return hits[0].score - hits[1].score < AMBIGUOUS_GAP
 
     def _smalltalk(self, folded: str) -> str | None:
         if _GREETING.match(folded):

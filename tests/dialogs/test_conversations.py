@@ -89,3 +89,20 @@ async def test_plain_text_channels_get_numbered_choices(hub: Hub) -> None:
     )
     text = degrade(result.replies[0], hub.channels["console"].capabilities).text
     assert "1. Yes, ask city staff" in text and "Reply with a number" in text
+
+
+async def test_a_vague_message_gets_did_you_mean_choices(hub: Hub) -> None:
+    offered = await choices(hub, "parking", conv="dym")
+    ids = [cid for cid, _ in offered]
+    assert len(ids) >= 3 and ids[-1] == "none" and all("parking" in i for i in ids[:-1])
+    answer = (await say(hub, "2", conv="dym"))[0]
+    assert answer  # the second entry's answer
+    async with hub.db.reading() as s:
+        row = (await s.scalars(select(UnansweredQuestion))).one()
+    assert row.text == "parking" and len(row.best_guesses) >= 2
+
+
+async def test_none_of_these_offers_staff(hub: Hub) -> None:
+    await choices(hub, "parking", conv="dym2")
+    offered = await choices(hub, "none of these", conv="dym2")
+    assert [label for _, label in offered] == ["Yes, ask city staff", "No, thanks"]

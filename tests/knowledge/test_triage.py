@@ -107,17 +107,30 @@ def learned():  # type: ignore[no-untyped-def]
     return Triager(load_triage_examples(SAMPLE_DIR / TRIAGE_FILE), load_default())
 
 
-@pytest.mark.parametrize("text", [
-    "there's a baby locked in a hot car", "my neighbor is on the roof saying he'll jump",
-    "my grandpa is confused and his lips look blue", "my friend drank way too much and we can't wake her",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "there's a baby locked in a hot car",
+        "my neighbor is on the roof saying he'll jump",
+        "my grandpa is confused and his lips look blue",
+        "my friend drank way too much and we can't wake her",
+    ],
+)
 def test_examples_teach_emergencies_no_phrase_was_written_for(learned, text: str) -> None:  # type: ignore[no-untyped-def]
     assert not triage(text).emergency  # the phrase lexicon alone misses these
     assert learned(text).emergency
 
 
-@pytest.mark.parametrize("text", [*FRESH_LOOKALIKES, "help", "the elevator in my building is broken",
-                                  "can I get a copy of a police report", "someone parked in my driveway"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        *FRESH_LOOKALIKES,
+        "help",
+        "the elevator in my building is broken",
+        "can I get a copy of a police report",
+        "someone parked in my driveway",
+    ],
+)
 def test_examples_do_not_raise_false_alarms(learned, text: str) -> None:  # type: ignore[no-untyped-def]
     assert not learned(text).emergency
 
