@@ -73,6 +73,12 @@ class Database:
         await self.engine.dispose()
 
 
+def upsert_insert(session: AsyncSession, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """The dialect insert for a session's database, for `on_conflict_do_...` upserts."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
 def _ensure_sqlite_dir(url: str) -> None:
     from pathlib import Path
 

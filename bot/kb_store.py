@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db import upsert_insert
 from bot.models import KnowledgeEntry, KnowledgeRevision, PhrasingVector, SynonymGroup
 from bot.timeutil import utcnow
 from knowledge.catalogue import Catalogue
@@ -119,10 +119,9 @@ async def load_vectors(session: AsyncSession) -> dict[str, np.ndarray]:
 
 
 async def save_vectors(session: AsyncSession, vectors: dict[str, np.ndarray]) -> None:
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     for key, vector in vectors.items():
         await session.execute(
-            dialect.insert(PhrasingVector)
+            upsert_insert(session, PhrasingVector)
             .values(key=key, vector=np.asarray(vector, dtype=np.float32).tobytes())
             .on_conflict_do_nothing(index_elements=["key"])
         )

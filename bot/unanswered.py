@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db import upsert_insert
 from bot.messages import normalise
 from bot.models import UnansweredQuestion
 
@@ -19,8 +19,7 @@ async def record(
     An upsert, because two processes may record the same new question at once.
     """
     key = normalise(text)[:500] or text[:500]
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(UnansweredQuestion).values(
+    insert = upsert_insert(session, UnansweredQuestion).values(
         normalised=key,
         text=text[:4000],
         channel=channel,
