@@ -30,6 +30,6 @@ PASSED_ON = (
 NOT_PASSED = "OK. Ask me something else any time."
 DID_YOU_MEAN = "I'm not sure I understood. Did you mean one of these?"
 WHICH_ONE = "A few answers could fit. Which one do you mean?"
-EMERGENCY = "🚨 **This sounds like an emergency. Call 911 now.**"
+EMERGENCY = "**This sounds like an emergency. Call 911 now.**"
 SOFT_911 = "If anyone is in danger right now, call **911**."
 EXPIRED = "(Our earlier conversation timed out, so I've started fresh.)"
