@@ -55,6 +55,20 @@ def _parser() -> argparse.ArgumentParser:
     kb_export.add_argument("path", type=Path)
     kb_export.set_defaults(handler=_kb_export)
 
+    report = commands.add_parser("report", help="service requests, as staff would handle them")
+    report_commands = report.add_subparsers(dest="report_command", required=True, metavar="ACTION")
+    set_status = report_commands.add_parser(
+        "set-status", help="change a report's status; its subscribers are told"
+    )
+    set_status.add_argument("number")
+    set_status.add_argument("status", help="open, acknowledged, in_progress or closed")
+    set_status.add_argument("--note", help="a note the subscribers see")
+    set_status.add_argument(
+        "--reason",
+        help="when closing: fixed, duplicate, not_city_responsibility or no_further_action (default fixed)",
+    )
+    set_status.set_defaults(handler=_report_set_status)
+
     for plugin in adapter_plugins():
         plugin.add_commands(commands)
     return parser
@@ -220,6 +234,33 @@ async def _kb_import(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"imported {args.path}: {result.added} added, {result.updated} updated, "
         f"{result.unchanged} unchanged, {result.synonym_groups} synonym groups"
+    )
+    return 0
+
+
+async def _report_set_status(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import reports
+    from bot.timeutil import utcnow
+
+    hub = await open_hub(settings)
+    try:
+        async with hub.db.transaction() as session:
+            change = await reports.set_status(
+                session,
+                args.number,
+                args.status,
+                now=utcnow(),
+                note=args.note,
+                reason=args.reason,
+                actor="cli",
+            )
+    except reports.ReportError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        await hub.close()
+    print(
+        f"report {change.report.number} is now {change.report.status}; "
+        f"{change.notified} subscriber(s) will be told"
     )
     return 0
 

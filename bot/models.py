@@ -212,3 +212,56 @@ class UnansweredQuestion(Base):
     first_asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     status: Mapped[str] = mapped_column(String(16), default="open")  # open|answered|dismissed
+
+
+class Report(Base):
+    """A service request (an Open311 request), filed from a chat or through the API."""
+
+    __tablename__ = "reports"
+    __table_args__ = (Index("ix_reports_service_status", "service_code", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str | None] = mapped_column(String(20), unique=True, nullable=True)
+    service_code: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    close_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    lat: Mapped[float | None] = mapped_column(nullable=True)
+    lon: Mapped[float | None] = mapped_column(nullable=True)
+    address: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    media: Mapped[list[Any]] = mapped_column(default=list)
+    source: Mapped[str] = mapped_column(String(32), default="chat")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ReportEvent(Base):
+    """One step of a report's history: filed, a status change, a note."""
+
+    __tablename__ = "report_events"
+    __table_args__ = (Index("ix_report_events_report", "report_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    close_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    actor: Mapped[str] = mapped_column(String(100), default="system")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Subscription(Base):
+    """Someone to tell when a report changes: its filer, or a resident who follows it."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("report_id", "channel", "address", name="uq_subscription"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16), default="filer")  # filer | follower
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

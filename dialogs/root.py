@@ -7,6 +7,7 @@ from bot.messages import Incoming, Outgoing
 from dialogs import texts
 from dialogs.answer import answer_reply, not_answered, offer_staff_step
 from dialogs.safety import emergency_reply
+from dialogs.status import status_reply
 from dialogs.understanding import understand
 
 
@@ -30,15 +31,7 @@ async def _route(ctx: Context, u, incoming: Incoming) -> Step:  # type: ignore[n
     if u.intent == "human":
         return offer_staff_step(u.text, "I can pass your message to city staff. Shall I?")
     if u.intent == "status":
-        return Step(
-            State(),
-            [
-                Outgoing(
-                    "Looking up reports from this chat isn't available yet. "
-                    "Call **311** with your report number and they'll tell you where it stands."
-                )
-            ],
-        )
+        return await status_reply(ctx, u.report_number)
     if u.intent == "report" and u.service is not None:
         return Step(
             State(),

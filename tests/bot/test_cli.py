@@ -72,3 +72,10 @@ def test_piped_chat_greets_and_answers(tmp_path: Path) -> None:
     out = civic311("chat", cwd=tmp_path, stdin="hi\nwhen is 311 open?\n")
     assert out.returncode == 0, out.stderr
     assert "311 assistant" in out.stdout and "24 hours" in out.stdout
+
+
+def test_report_set_status_refuses_an_unknown_number(tmp_path: Path) -> None:
+    out = civic311("report", "set-status", "10999", "in_progress", cwd=tmp_path)
+    assert out.returncode == 1 and "There is no report 10999" in out.stderr
+    out = civic311("report", "set-status", "10999", "someday", cwd=tmp_path)
+    assert out.returncode == 1 and "not a status" in out.stderr
