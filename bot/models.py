@@ -218,7 +218,10 @@ class Report(Base):
     """A service request (an Open311 request), filed from a chat or through the API."""
 
     __tablename__ = "reports"
-    __table_args__ = (Index("ix_reports_service_status", "service_code", "status"),)
+    __table_args__ = (
+        Index("ix_reports_service_status", "service_code", "status"),
+        Index("ix_reports_created_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str | None] = mapped_column(String(20), unique=True, nullable=True)
@@ -229,8 +232,15 @@ class Report(Base):
     lat: Mapped[float | None] = mapped_column(nullable=True)
     lon: Mapped[float | None] = mapped_column(nullable=True)
     address: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The address folded for comparison ("5th and Market" == "Market St & 5th St"),
+    # so a duplicate is found even without coordinates.
+    address_key: Mapped[str | None] = mapped_column(String(300), nullable=True, index=True)
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Media keys of stored photos (served at /media/{key}) or external http(s) URLs (Open311).
     media: Mapped[list[Any]] = mapped_column(default=list)
+    # Personal data (name, email, phone given through Open311): never in public responses.
+    contact: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    department: Mapped[str | None] = mapped_column(String(200), nullable=True)
     source: Mapped[str] = mapped_column(String(32), default="chat")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -241,7 +251,10 @@ class ReportEvent(Base):
     """One step of a report's history: filed, a status change, a note."""
 
     __tablename__ = "report_events"
-    __table_args__ = (Index("ix_report_events_report", "report_id", "id"),)
+    __table_args__ = (
+        Index("ix_report_events_report", "report_id", "id"),
+        Index("ix_report_events_created_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
@@ -256,7 +269,10 @@ class Subscription(Base):
     """Someone to tell when a report changes: its filer, or a resident who follows it."""
 
     __tablename__ = "subscriptions"
-    __table_args__ = (UniqueConstraint("report_id", "channel", "address", name="uq_subscription"),)
+    __table_args__ = (
+        UniqueConstraint("report_id", "channel", "address", name="uq_subscription"),
+        Index("ix_subscriptions_address", "channel", "address"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
@@ -265,3 +281,32 @@ class Subscription(Base):
     role: Mapped[str] = mapped_column(String(16), default="filer")  # filer | follower
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ServiceRow(Base):
+    """One kind of problem residents can report (an Open311 service), editable like the
+    knowledge base; `attributes` holds the service's own questions as Open311 describes them."""
+
+    __tablename__ = "services"
+
+    code: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    group_name: Mapped[str] = mapped_column(String(200), default="")
+    department: Mapped[str] = mapped_column(String(200), default="")
+    keywords: Mapped[list[Any]] = mapped_column(default=list)
+    typical_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    attributes: Mapped[list[Any]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DepartmentRow(Base):
+    """A city department that works reports; `slack_channel` is where its new reports go."""
+
+    __tablename__ = "departments"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    slack_channel: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)

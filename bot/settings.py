@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,6 +60,15 @@ class Settings(BaseSettings):
 
     OPEN311_API_KEYS: str | None = None
 
+    # Places and photos for reports.
+    GEOCODER_URL: str | None = None  # a Nominatim-compatible search API; unset = addresses kept as text
+    GEOCODER_USER_AGENT: str = "civic311 (self-hosted 311 assistant)"
+    CITY_BOUNDARY: Path | None = None  # GeoJSON polygon; unset = the bundled sample city's
+    CITY_TIME_ZONE: str = "America/Los_Angeles"
+    MAX_PHOTO_MB: float = Field(10, gt=0, le=100)
+    MAX_PHOTOS_PER_REPORT: int = Field(3, ge=0, le=10)
+    DUPLICATE_RADIUS_M: float = Field(50, ge=0, le=5000)
+
     # Operational knobs; defaults suit a small city on one machine.
     CONVERSATION_TIMEOUT_MINUTES: int = Field(30, ge=1, le=60 * 24 * 7)
     CHAT_RATE_LIMIT_PER_MINUTE: int = Field(30, ge=1, le=10_000)
@@ -79,6 +89,34 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL, e.g. https://311.example.gov")
         return value.strip().rstrip("/")
 
+    @field_validator("GEOCODER_URL")
+    @classmethod
+    def _geocoder_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL of a Nominatim-compatible search API")
+        return value.strip().rstrip("/")
+
+    @field_validator("CITY_TIME_ZONE")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone name, e.g. America/Los_Angeles") from None
+        return value
+
+    @field_validator("CITY_BOUNDARY")
+    @classmethod
+    def _boundary(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("must be the path of a GeoJSON file with the city's boundary polygon")
+        return value
+
     @model_validator(mode="after")
     def _telegram(self) -> Settings:
         if self.TELEGRAM_BOT_TOKEN and self.telegram_mode == "webhook" and not self.TELEGRAM_WEBHOOK_SECRET:
@@ -92,6 +130,14 @@ class Settings(BaseSettings):
         if self.TELEGRAM_MODE:
             return self.TELEGRAM_MODE
         return "webhook" if self.PUBLIC_URL.startswith("https://") else "polling"
+
+    @property
+    def time_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.CITY_TIME_ZONE)
+
+    @property
+    def max_photo_bytes(self) -> int:
+        return int(self.MAX_PHOTO_MB * 1024 * 1024)
 
     @property
     def is_sqlite(self) -> bool:
