@@ -19,6 +19,7 @@ from bot.dialog import Later
 from bot.engine import outbox_row
 from bot.messages import Outgoing
 from bot.models import Report, ReportEvent, Subscription
+from knowledge.geo import normalise_address
 
 STATUSES = ("open", "acknowledged", "in_progress", "closed")
 CLOSE_REASONS = ("fixed", "duplicate", "not_city_responsibility", "no_further_action")
@@ -68,8 +69,13 @@ async def file_report(
     place: str | None = None,
     attributes: dict[str, Any] | None = None,
     media: list[str] | None = None,
+    contact: dict[str, Any] | None = None,
+    department: str | None = None,
     source: str = "chat",
 ) -> Report:
+    """File a report. `place` is the address as given; its folded key is kept for
+    duplicate checks. `channel`/`address` (a conversation) make the filer a subscriber;
+    `contact` is personal data (Open311 contact fields) and is never shown publicly."""
     report = Report(
         service_code=service_code,
         description=description,
@@ -77,8 +83,11 @@ async def file_report(
         lat=lat,
         lon=lon,
         address=place,
+        address_key=normalise_address(place) or None if place else None,
         attributes=attributes or {},
         media=media or [],
+        contact=contact or {},
+        department=department,
         source=source,
         created_at=now,
         updated_at=now,

@@ -1,4 +1,5 @@
-"""What dialogs may use besides the turn's session: settings and shared caches."""
+"""What dialogs and adapters may use besides the turn's session: settings and shared
+read-only resources, built once per process."""
 
 from __future__ import annotations
 
@@ -6,9 +7,22 @@ from dataclasses import dataclass, field
 
 from bot.kb_store import KnowledgeCache
 from bot.settings import Settings
+from knowledge.geo import Boundary
+from knowledge.loader import SAMPLE_DIR
+
+BOUNDARY_FILE = "boundary.geojson"
+
+
+def city_boundary(settings: Settings) -> Boundary:
+    return Boundary.from_geojson(settings.CITY_BOUNDARY or SAMPLE_DIR / BOUNDARY_FILE)
 
 
 @dataclass(slots=True)
 class Services:
     settings: Settings
     knowledge: KnowledgeCache = field(default_factory=KnowledgeCache)
+    boundary: Boundary | None = None
+
+    def __post_init__(self) -> None:
+        if self.boundary is None:
+            self.boundary = city_boundary(self.settings)
