@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from bot import kb_store, migrate
+from bot import catalogue_store, kb_store, migrate
 from bot.db import Database
-from knowledge.loader import FAQ_FILE, SAMPLE_DIR, load_knowledge
+from knowledge.loader import FAQ_FILE, SAMPLE_DIR, SERVICES_FILE, load_catalogue, load_knowledge
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +18,8 @@ class NotMigrated(RuntimeError):
 async def prepare(
     db: Database, *, auto_upgrade: bool, knowledge: kb_store.KnowledgeCache | None = None
 ) -> None:
-    """Upgrade (SQLite, or when asked) or insist the schema is current, then
-    load the bundled sample city into an empty knowledge base."""
+    """Upgrade (SQLite, or when asked) or insist the schema is current, then load the
+    bundled sample city into an empty knowledge base and an empty service catalogue."""
     if auto_upgrade:
         await migrate.upgrade(db)
     elif await migrate.pending(db):
@@ -30,6 +30,11 @@ async def prepare(
                 session, load_knowledge(SAMPLE_DIR / FAQ_FILE), author="sample city"
             )
             log.info("loaded the sample city's knowledge base: %d entries", result.added)
+        if await catalogue_store.is_empty(session):
+            services = await catalogue_store.import_catalogue(
+                session, load_catalogue(SAMPLE_DIR / SERVICES_FILE)
+            )
+            log.info("loaded the sample city's service catalogue: %d services", services.added)
     if knowledge is not None:
         # Build the search index now (and store any new phrasing vectors), so the
         # first resident does not wait for it.

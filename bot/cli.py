@@ -46,13 +46,21 @@ def _parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply migrations").set_defaults(handler=_db_upgrade)
 
-    kb = commands.add_parser("kb", help="knowledge base import and export (YAML)")
+    kb = commands.add_parser("kb", help="knowledge base and service catalogue import and export (YAML)")
     kb_commands = kb.add_subparsers(dest="kb_command", required=True, metavar="ACTION")
-    kb_import = kb_commands.add_parser("import", help="import entries and synonyms from YAML")
+    kb_import = kb_commands.add_parser(
+        "import",
+        help="import YAML: a file of entries and synonyms or of services, or a folder with both files",
+    )
     kb_import.add_argument("path", type=Path)
     kb_import.set_defaults(handler=_kb_import)
-    kb_export = kb_commands.add_parser("export", help="write entries and synonyms to YAML")
-    kb_export.add_argument("path", type=Path)
+    kb_export = kb_commands.add_parser(
+        "export", help="write the knowledge base to a YAML file, or both files into a folder"
+    )
+    kb_export.add_argument("path", type=Path, help="a .yaml file, or a folder for faq.yaml and services.yaml")
+    kb_export.add_argument(
+        "--services", action="store_true", help="write the service catalogue (instead of the knowledge base)"
+    )
     kb_export.set_defaults(handler=_kb_export)
 
     report = commands.add_parser("report", help="service requests, as staff would handle them")
@@ -218,23 +226,38 @@ async def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _kb_import(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import kb_store
-    from knowledge.loader import ContentError, load_knowledge
+    from bot import catalogue_store, kb_store
+    from knowledge.loader import ContentError, load_content
 
     try:
-        kb = load_knowledge(args.path)
+        content = load_content(args.path)
     except ContentError as exc:
         raise UserError(f"nothing imported: {exc}") from None
+    if content.knowledge and content.catalogue:
+        codes = {s.code for s in content.catalogue.services}
+        named = {e.service for e in content.knowledge.entries if e.service}
+        if unknown := sorted(named - codes):
+            raise UserError(f"nothing imported: entries name unknown services: {', '.join(unknown)}")
     hub = await open_hub(settings)
+    lines = []
     try:
         async with hub.db.transaction() as session:
-            result = await kb_store.import_kb(session, kb, author=f"import {args.path.name}")
+            if content.knowledge is not None:
+                author = f"import {args.path.name}"
+                result = await kb_store.import_kb(session, content.knowledge, author=author)
+                lines.append(
+                    f"knowledge base: {result.added} added, {result.updated} updated, "
+                    f"{result.unchanged} unchanged, {result.synonym_groups} synonym groups"
+                )
+            if content.catalogue is not None:
+                services = await catalogue_store.import_catalogue(session, content.catalogue)
+                lines.append(
+                    f"service catalogue: {services.added} added, {services.updated} updated, "
+                    f"{services.unchanged} unchanged, {services.departments} departments"
+                )
     finally:
         await hub.close()
-    print(
-        f"imported {args.path}: {result.added} added, {result.updated} updated, "
-        f"{result.unchanged} unchanged, {result.synonym_groups} synonym groups"
-    )
+    print(f"imported {args.path}: " + "; ".join(lines))
     return 0
 
 
@@ -266,17 +289,34 @@ async def _report_set_status(args: argparse.Namespace, settings: Settings) -> in
 
 
 async def _kb_export(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import kb_store
-    from knowledge.loader import dump_knowledge
+    from bot import catalogue_store, kb_store
+    from knowledge.loader import FAQ_FILE, SERVICES_FILE, dump_catalogue, dump_knowledge
 
+    folder = args.path.is_dir() or (not args.path.suffix and not args.services)
     hub = await open_hub(settings)
     try:
         async with hub.db.reading() as session:
             kb = await kb_store.load(session)
+            catalogue = await catalogue_store.load(session)
     finally:
         await hub.close()
-    dump_knowledge(kb, args.path)
-    print(f"exported {len(kb.entries)} entries and {len(kb.synonyms)} synonym groups to {args.path}")
+    try:
+        if folder:
+            args.path.mkdir(parents=True, exist_ok=True)
+            dump_knowledge(kb, args.path / FAQ_FILE)
+            dump_catalogue(catalogue, args.path / SERVICES_FILE)
+        elif args.services:
+            dump_catalogue(catalogue, args.path)
+        else:
+            dump_knowledge(kb, args.path)
+    except OSError as exc:
+        raise UserError(f"cannot write {args.path}: {exc.strerror or exc}") from None
+    parts = []
+    if folder or not args.services:
+        parts.append(f"{len(kb.entries)} entries and {len(kb.synonyms)} synonym groups")
+    if folder or args.services:
+        parts.append(f"{len(catalogue.services)} services")
+    print(f"exported {' and '.join(parts)} to {args.path}")
     return 0
 
 

@@ -13,19 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import catalogue_store
 from bot.db import upsert_insert
-from bot.models import KnowledgeEntry, KnowledgeRevision, PhrasingVector, SynonymGroup
+from bot.models import KnowledgeEntry, PhrasingVector, SynonymGroup
+from bot.revision import bump_revision, revision
 from bot.timeutil import utcnow
-from knowledge.catalogue import Catalogue
 from knowledge.embeddings import Embedder, load_default, text_key
 from knowledge.loader import (
     SAMPLE_DIR,
-    SERVICES_FILE,
     TRIAGE_FILE,
-    load_catalogue,
     load_triage_examples,
 )
 from knowledge.model import Entry, EntryLink, KnowledgeBase
@@ -39,21 +38,6 @@ class ImportResult:
     updated: int
     unchanged: int
     synonym_groups: int
-
-
-async def revision(session: AsyncSession) -> int:
-    value = await session.scalar(select(KnowledgeRevision.revision).where(KnowledgeRevision.id == 1))
-    return int(value or 0)
-
-
-async def bump_revision(session: AsyncSession) -> None:
-    result = await session.execute(
-        update(KnowledgeRevision)
-        .where(KnowledgeRevision.id == 1)
-        .values(revision=KnowledgeRevision.revision + 1)
-    )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
-        session.add(KnowledgeRevision(id=1, revision=1))
 
 
 def _to_entry(row: KnowledgeEntry) -> Entry:
@@ -136,20 +120,15 @@ _VECTOR_MEMO_MAX = 200_000  # about 300 MB at 384 float32s; beyond that, read fr
 
 
 class KnowledgeCache:
-    """Per-process understander, rebuilt when the database revision moves."""
+    """Per-process understander (knowledge base and service catalogue), rebuilt when
+    the database revision moves."""
 
-    def __init__(
-        self,
-        catalogue_loader: Callable[[], Catalogue] | None = None,
-        *,
-        embedder: Callable[[], Embedder | None] = load_default,
-    ) -> None:
+    def __init__(self, *, embedder: Callable[[], Embedder | None] = load_default) -> None:
         self._embedder = embedder
         self._triage_examples = sample_triage_examples()
         self._revision: int | None = None
         self._understander: Understander | None = None
         self._lock = asyncio.Lock()
-        self._catalogue_loader = catalogue_loader or sample_catalogue
 
     async def current(self, session: AsyncSession) -> Understander:
         rev = await revision(session)
@@ -158,7 +137,7 @@ class KnowledgeCache:
         async with self._lock:
             if self._understander is None or rev != self._revision:
                 kb = await load(session)
-                catalogue = self._catalogue_loader()
+                catalogue = await catalogue_store.load(session)
                 vectors = await load_vectors(session)
                 known = set(vectors)
                 # Vectors are a pure function of (model, text): reuse what this process
@@ -188,8 +167,3 @@ class KnowledgeCache:
 def sample_triage_examples(directory: Path = SAMPLE_DIR) -> TriageExamples:
     path = directory / TRIAGE_FILE
     return load_triage_examples(path) if path.exists() else TriageExamples()
-
-
-def sample_catalogue(directory: Path = SAMPLE_DIR) -> Catalogue:
-    path = directory / SERVICES_FILE
-    return load_catalogue(path) if path.exists() else Catalogue()

@@ -6,6 +6,7 @@ admin can fix it; nothing of a half-valid file is imported.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,8 @@ def load_catalogue(path: Path) -> Catalogue:
         if not isinstance(node, dict):
             raise ContentError(path, None, "each service must be a mapping")
         service = _service(ctx, node)
+        if departments and service.department not in {"", *(d.name for d in departments)}:
+            raise ctx.fail(node, f"department '{service.department}' is not in the file's departments")
         if service.code in seen:
             raise ctx.fail(node, f"service code '{service.code}' is used twice")
         seen.add(service.code)
@@ -195,28 +198,10 @@ def _service(ctx: _Ctx, node: dict[str, Any]) -> Service:
     for q in node.get("questions") or []:
         if not isinstance(q, dict):
             raise ctx.fail(node, "each question must be a mapping")
-        datatype = ctx.text(q, "datatype", limit=20) if "datatype" in q else ctx.text(q, "type")
-        if datatype not in DATATYPES:
-            raise ctx.fail(q, f"datatype '{datatype}' must be one of {', '.join(sorted(DATATYPES))}")
-        values = []
-        for v in q.get("values") or []:
-            if isinstance(v, dict):
-                values.append(AttributeValue(ctx.text(v, "key", limit=100), ctx.text(v, "name", limit=200)))
-            else:
-                values.append(AttributeValue(str(v), str(v)))
-        if datatype.endswith("valuelist") and not values:
-            raise ctx.fail(q, f"question '{q.get('code')}' is a list but has no values")
-        attributes.append(
-            Attribute(
-                code=ctx.text(q, "code", limit=100),
-                datatype=datatype,
-                description=ctx.text(q, "description", required=False, limit=500)
-                or str(q.get("code")).replace("_", " ").capitalize() + "?",
-                required=bool(q.get("required", False)),
-                order=int(q.get("order", len(attributes) + 1)),
-                values=tuple(values),
-            )
-        )
+        attributes.append(_question(ctx, q, len(attributes) + 1))
+    question_codes = [a.code for a in attributes]
+    for twice in {c for c in question_codes if question_codes.count(c) > 1}:
+        raise ctx.fail(node, f"question code '{twice}' is used twice in service '{code}'")
     return Service(
         code=code,
         name=ctx.text(node, "name", limit=200),
@@ -227,6 +212,47 @@ def _service(ctx: _Ctx, node: dict[str, Any]) -> Service:
         typical_days=days,
         attributes=tuple(sorted(attributes, key=lambda a: a.order)),
         active=bool(node.get("active", True)),
+    )
+
+
+ATTRIBUTE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+
+
+def _question(ctx: _Ctx, q: dict[str, Any], default_order: int) -> Attribute:
+    code = ctx.text(q, "code", limit=100)
+    if not ATTRIBUTE_CODE.match(code):
+        raise ctx.fail(q, f"question code '{code}' may only use letters, digits, '_' and '-'")
+    datatype = ctx.text(q, "datatype", limit=20) if "datatype" in q else ctx.text(q, "type")
+    if datatype not in DATATYPES:
+        raise ctx.fail(q, f"datatype '{datatype}' must be one of {', '.join(sorted(DATATYPES))}")
+    values = []
+    for v in q.get("values") or []:
+        if isinstance(v, dict):
+            values.append(AttributeValue(ctx.text(v, "key", limit=100), ctx.text(v, "name", limit=200)))
+        elif isinstance(v, str | int | bool):
+            word = ("yes" if v else "no") if isinstance(v, bool) else str(v)  # YAML reads "yes" as true
+            values.append(AttributeValue(word, word))
+        else:
+            raise ctx.fail(q, f"question '{code}': each value is a text or a {{key, name}} mapping")
+    keys = [v.key for v in values]
+    if len(set(keys)) != len(keys):
+        raise ctx.fail(q, f"question '{code}' lists the same value key twice")
+    if datatype.endswith("valuelist") and not values:
+        raise ctx.fail(q, f"question '{code}' is a list but has no values")
+    required = q.get("required", False)
+    if not isinstance(required, bool):
+        raise ctx.fail(q, f"question '{code}': 'required' must be true or false")
+    order = q.get("order", default_order)
+    if not isinstance(order, int) or isinstance(order, bool):
+        raise ctx.fail(q, f"question '{code}': 'order' must be a whole number")
+    return Attribute(
+        code=code,
+        datatype=datatype,
+        description=ctx.text(q, "description", required=False, limit=500)
+        or code.replace("_", " ").capitalize() + "?",
+        required=required,
+        order=order,
+        values=tuple(values),
     )
 
 
@@ -260,3 +286,70 @@ def dump_knowledge(kb: KnowledgeBase, path: Path) -> None:
         entries.append(item)
     data = {"synonyms": [list(g) for g in kb.synonyms], "entries": entries}
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")
+
+
+def dump_catalogue(catalogue: Catalogue, path: Path) -> None:
+    """Write the catalogue in the form `load_catalogue` reads, so export → edit → import
+    round-trips without loss."""
+    services = []
+    for s in catalogue.services:
+        item: dict[str, Any] = {
+            "code": s.code,
+            "name": s.name,
+            "description": s.description,
+            "group": s.group,
+            "department": s.department,
+            "typical_days": s.typical_days,
+            "keywords": list(s.keywords),
+        }
+        if s.attributes:
+            item["questions"] = [
+                {
+                    "code": a.code,
+                    "datatype": a.datatype,
+                    "required": a.required,
+                    "order": a.order,
+                    "description": a.description,
+                    **({"values": [{"key": v.key, "name": v.name} for v in a.values]} if a.values else {}),
+                }
+                for a in s.attributes
+            ]
+        if not s.active:
+            item["active"] = False
+        services.append(item)
+    data = {
+        "departments": [{"name": d.name, "slack_channel": d.slack_channel} for d in catalogue.departments],
+        "groups": list(catalogue.groups),
+        "services": services,
+    }
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """What one import brings: a knowledge base, a catalogue, or both."""
+
+    knowledge: KnowledgeBase | None = None
+    catalogue: Catalogue | None = None
+
+
+def load_content(path: Path) -> Content:
+    """A directory (its faq.yaml and services.yaml) or one YAML file, recognised by its
+    top-level keys (`entries` for the knowledge base, `services` for the catalogue)."""
+    if path.is_dir():
+        faq, services = path / FAQ_FILE, path / SERVICES_FILE
+        if not faq.exists() and not services.exists():
+            raise ContentError(path, None, f"no {FAQ_FILE} or {SERVICES_FILE} in this folder")
+        return Content(
+            load_knowledge(faq) if faq.exists() else None,
+            load_catalogue(services) if services.exists() else None,
+        )
+    data = _read(path)
+    if "entries" not in data and "services" not in data:
+        raise ContentError(
+            path, 1, "expected 'entries' (knowledge base) or 'services' (service catalogue) at the top"
+        )
+    return Content(
+        load_knowledge(path) if "entries" in data else None,
+        load_catalogue(path) if "services" in data else None,
+    )

@@ -79,3 +79,22 @@ def test_report_set_status_refuses_an_unknown_number(tmp_path: Path) -> None:
     assert out.returncode == 1 and "There is no report 10999" in out.stderr
     out = civic311("report", "set-status", "10999", "someday", cwd=tmp_path)
     assert out.returncode == 1 and "not a status" in out.stderr
+
+
+def test_kb_export_and_import_of_the_service_catalogue(tmp_path: Path) -> None:
+    out = civic311("kb", "export", "city", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "city" / "faq.yaml").exists() and "23 services" in out.stdout
+    data = yaml.safe_load((tmp_path / "city" / "services.yaml").read_text())
+    pothole = next(s for s in data["services"] if s["code"] == "pothole")
+    pothole["typical_days"] = 4
+    (tmp_path / "city" / "services.yaml").write_text(yaml.safe_dump(data))
+    out = civic311("kb", "import", "city/services.yaml", cwd=tmp_path)
+    assert out.returncode == 0 and "service catalogue: 0 added, 1 updated" in out.stdout, out.stdout
+    assert civic311("kb", "export", "--services", "s.yaml", cwd=tmp_path).returncode == 0
+    again = yaml.safe_load((tmp_path / "s.yaml").read_text())
+    assert next(s for s in again["services"] if s["code"] == "pothole")["typical_days"] == 4
+    pothole["questions"][0]["datatype"] = "colour"
+    (tmp_path / "city" / "services.yaml").write_text(yaml.safe_dump(data))
+    out = civic311("kb", "import", "city", cwd=tmp_path)  # the folder: both files, refused whole
+    assert out.returncode == 1 and "nothing imported" in out.stderr and "datatype 'colour'" in out.stderr

@@ -89,3 +89,59 @@ def test_the_bundled_sample_city_loads() -> None:
     codes = {s.code for s in catalogue.services}
     assert all(e.service in codes for e in kb.entries if e.service)
     assert all(len(e.answer) <= 600 for e in kb.entries)
+
+
+SERVICES = """\
+departments:
+  - {name: Public Works}
+services:
+  - code: pothole
+    name: Pothole
+    department: Public Works
+    typical_days: 5
+    questions:
+      - {code: size, type: singlevaluelist, required: false, values: [small, large]}
+      - {code: offensive, type: singlevaluelist, required: true, values: [yes, no]}
+"""
+
+
+def test_a_catalogue_in_the_eval_form_loads(tmp_path: Path) -> None:
+    path = write(tmp_path, SERVICES)
+    service = load_catalogue(path).services[0]
+    assert [a.code for a in service.attributes] == ["size", "offensive"]
+    assert [v.key for v in service.attributes[1].values] == ["yes", "no"]  # not True/False
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (("department: Public Works\n    typical", "department: Parks\n    typical"), "not in the file's"),
+        (("code: size", "code: offensive"), "used twice"),
+        (("type: singlevaluelist, required: false", "type: colour, required: false"), "datatype 'colour'"),
+        (("required: true", "required: maybe"), "'required' must be true or false"),
+        (("values: [small, large]", "values: [small, small]"), "same value key twice"),
+        (("values: [small, large]", "values: []"), "has no values"),
+        (("code: size", "code: 'si ze'"), "may only use letters"),
+        (("typical_days: 5", "typical_days: soon"), "whole number of days"),
+    ],
+)
+def test_a_bad_catalogue_is_refused_with_the_reason(
+    tmp_path: Path, change: tuple[str, str], reason: str
+) -> None:
+    path = write(tmp_path, SERVICES.replace(*change))
+    with pytest.raises(ContentError, match=reason):
+        load_catalogue(path)
+
+
+def test_load_content_tells_the_files_apart(tmp_path: Path) -> None:
+    from knowledge.loader import load_content
+
+    assert load_content(write(tmp_path, SERVICES)).knowledge is None
+    both = load_content(SAMPLE_DIR)
+    assert both.knowledge is not None and both.catalogue is not None
+    with pytest.raises(ContentError, match="expected 'entries'"):
+        load_content(write(tmp_path, "x: 1\n"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ContentError, match="no faq.yaml or services.yaml"):
+        load_content(empty)
