@@ -143,5 +143,5 @@ def test_load_content_tells_the_files_apart(tmp_path: Path) -> None:
         load_content(write(tmp_path, "x: 1\n"))
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ContentError, match="no faq.yaml or services.yaml"):
+    with pytest.raises(ContentError, match=r"no faq\.yaml or services\.yaml"):
         load_content(empty)
