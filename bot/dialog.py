@@ -81,6 +81,7 @@ class Context:
     capabilities: Capabilities
     conversation_id: int
     services: Any  # bot.services.Services; typed loosely to keep this module import-light
+    address: str = ""  # the channel's address of this conversation: where updates are sent later
     expired: bool = False  # the previous state had expired before this message
     memo: dict[Any, Any] = field(default_factory=dict)  # per-turn cache, never stored
 

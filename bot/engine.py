@@ -242,6 +242,7 @@ class Engine:
             capabilities=self.capabilities.get(incoming.channel, PLAIN_TEXT),
             conversation_id=conversation.id,
             services=self.services,
+            address=incoming.conversation,
             expired=expired,
         )
         if len(incoming.text) > self.max_chars:

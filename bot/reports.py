@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import upsert_insert
@@ -19,7 +19,7 @@ from bot.dialog import Later
 from bot.engine import outbox_row
 from bot.messages import Outgoing
 from bot.models import Report, ReportEvent, Subscription
-from knowledge.geo import normalise_address
+from knowledge.geo import degrees_box, distance_m, normalise_address
 
 STATUSES = ("open", "acknowledged", "in_progress", "closed")
 CLOSE_REASONS = ("fixed", "duplicate", "not_city_responsibility", "no_further_action")
@@ -133,6 +133,77 @@ async def followers(session: AsyncSession, report: Report) -> int:
     return int(count or 0)
 
 
+async def nearby_open(
+    session: AsyncSession,
+    service_code: str,
+    *,
+    lat: float | None,
+    lon: float | None,
+    place: str | None,
+    radius_m: float,
+    limit: int = 3,
+) -> list[Report]:
+    """Open reports of the same service within `radius_m` of the point, or at the same
+    folded address: what a resident should see before filing the same problem again.
+    Nearest first; by address, newest first."""
+    key = normalise_address(place) if place else ""
+    near: list[ColumnElement[bool]] = []
+    if lat is not None and lon is not None:
+        dlat, dlon = degrees_box(lat, radius_m)
+        near.append(Report.lat.between(lat - dlat, lat + dlat) & Report.lon.between(lon - dlon, lon + dlon))
+    if key:
+        near.append(Report.address_key == key)
+    if not near:
+        return []
+    candidates = (
+        await session.scalars(
+            select(Report)
+            .where(Report.service_code == service_code, Report.status != "closed", or_(*near))
+            .order_by(Report.created_at.desc())
+            .limit(50)
+        )
+    ).all()
+
+    def distance(report: Report) -> float:
+        if lat is None or lon is None or report.lat is None or report.lon is None:
+            return 0.0 if key and report.address_key == key else float("inf")
+        return distance_m(lat, lon, report.lat, report.lon)
+
+    found = [r for r in candidates if distance(r) <= radius_m or (key and r.address_key == key)]
+    found.sort(key=distance)
+    return found[:limit]
+
+
+async def reports_of(session: AsyncSession, channel: str, address: str, *, limit: int = 10) -> list[Report]:
+    """The reports a resident filed or follows and still hears about, newest first."""
+    rows = await session.scalars(
+        select(Report)
+        .join(Subscription, Subscription.report_id == Report.id)
+        .where(
+            Subscription.channel == channel,
+            Subscription.address == address,
+            Subscription.active.is_(True),
+        )
+        .order_by(Report.created_at.desc())
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+async def unsubscribe(session: AsyncSession, channel: str, address: str, number: str | None = None) -> int:
+    """Stop updates to this conversation: of one report, or of all. Returns how many stopped."""
+    query = update(Subscription).where(
+        Subscription.channel == channel, Subscription.address == address, Subscription.active.is_(True)
+    )
+    if number is not None:
+        report = await find(session, number)
+        if report is None:
+            raise ReportError(f"There is no report {normalise_number(number)}.")
+        query = query.where(Subscription.report_id == report.id)
+    result = await session.execute(query.values(active=False))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     report: Report
@@ -195,12 +266,10 @@ def status_update_text(report: Report, note: str | None) -> str:
     return text
 
 
-def public_status(report: Report) -> str:
+def public_status(report: Report, service_name: str | None = None) -> str:
     """What anyone may see by number: no personal data, no exact description."""
-    text = (
-        f"Report **{report.number}** ({report.service_code.replace('-', ' ')}) is "
-        f"**{STATUS_WORDS[report.status]}**"
-    )
+    kind = (service_name or report.service_code.replace("-", " ")).lower()
+    text = f"Report **{report.number}** ({kind}) is **{STATUS_WORDS[report.status]}**"
     if report.status == "closed" and report.close_reason:
         text += f" ({REASON_WORDS[report.close_reason]})"
     return text + f". Last updated {report.updated_at:%d %b %Y}."

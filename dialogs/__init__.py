@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from bot.dialog import DialogRegistry
-from dialogs import answer, basics, root
+from dialogs import answer, basics, report, root
 from dialogs.safety import with_triage
 
 
@@ -18,3 +18,4 @@ def register(registry: DialogRegistry) -> None:
     registry.register("cancelled", basics.cancelled)
     registry.register("answer", with_triage(answer.did_you_mean))
     registry.register("handoff", with_triage(answer.offer_staff))
+    registry.register(report.NAME, with_triage(report.report))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.dialog import Context, State, Step
 from bot.messages import Incoming, Outgoing
-from dialogs import texts
+from dialogs import report, texts
 from dialogs.answer import answer_reply, not_answered, offer_staff_step
 from dialogs.safety import emergency_reply
 from dialogs.status import status_reply
@@ -13,6 +13,8 @@ from dialogs.understanding import understand
 
 async def root(ctx: Context, state: State, incoming: Incoming) -> Step:
     if not incoming.text.strip():
+        if incoming.photos or incoming.location:  # a photo or a pin first: a report is coming
+            return await report.start(ctx, None, incoming)
         return Step(State(), [Outgoing("Type your question, or say **help**.")])
     u = await understand(ctx, incoming.text)
     step = await _route(ctx, u, incoming)
@@ -31,18 +33,9 @@ async def _route(ctx: Context, u, incoming: Incoming) -> Step:  # type: ignore[n
     if u.intent == "human":
         return offer_staff_step(u.text, "I can pass your message to city staff. Shall I?")
     if u.intent == "status":
-        return await status_reply(ctx, u.report_number)
+        return await status_reply(ctx, u.report_number, u.status_action)
     if u.intent == "report" and u.service is not None:
-        return Step(
-            State(),
-            [
-                Outgoing(
-                    f"That sounds like a **{u.service.name.lower()}** problem. "
-                    "Filing reports from this chat isn't available yet: call **311** (24/7) "
-                    "and they'll file it for you."
-                )
-            ],
-        )
+        return await report.start(ctx, u, incoming)
     if u.intent == "faq" and u.entry is not None:
         return Step(State(), [answer_reply(u.entry, soft_911=u.triage.soft)])
     return await not_answered(ctx, u)

@@ -33,3 +33,20 @@ WHICH_ONE = "A few answers could fit. Which one do you mean?"
 EMERGENCY = "**This sounds like an emergency. Call 911 now.**"
 SOFT_911 = "If anyone is in danger right now, call **911**."
 EXPIRED = "(Our earlier conversation timed out, so I've started fresh.)"
+
+# Reports
+REPORT_START = (
+    "I can file this with the city for you; it takes about a minute. Say **cancel** at any time to stop."
+)
+ASK_DESCRIPTION = (
+    "Please describe the problem in a sentence or two: what it is, and anything that helps the crew."
+)
+ASK_PHOTO = "A photo helps the crew find and fix it. Attach up to {max}, or tap **Skip**."
+ASK_PLACE = "Tap **Share my location**, or type the address, the nearest cross streets or a landmark."
+ASK_PLACE_TYPED = 'Type the address, the nearest cross streets (like "5th and Market") or a landmark.'
+BACK_TO_REPORT = "Now, back to your report."
+REPORT_DISCARDED = "OK, I've discarded that report. Nothing was sent."
+FOLLOWING = (
+    "Done: you're following report **{number}** ({count} following). I'll tell you here when its status "
+    "changes. Say **stop updates** to stop."
+)

@@ -40,6 +40,14 @@ _STATUS = re.compile(
 # "How do I check on a report?" asks how status works (a knowledge-base answer);
 # it is a status lookup only with a number or about a report of theirs.
 _HOW_TO = re.compile(r"^\s*(how (do|can|would|should) (i|we|you)|is there a way|can i|where (do|can) i)\b")
+_STOP_UPDATES = re.compile(
+    r"^\s*(please\s+)?((stop|no more|cancel|turn off|mute|end)\s+(the\s+)?(updates?|notifications?|"
+    r"alerts?|messages? about|following)|unfollow|unsubscribe|don'?t (send|message) me)\b"
+)
+_MINE = re.compile(
+    r"\bmy (reports|requests|cases|tickets|complaints)\b|\b(what|which) (did|have) i (report|file)|"
+    r"\breports? i (made|filed|sent|submitted)\b"
+)
 _NUMBER = re.compile(r"#?\b([a-z]{0,3}-?\d{4,}[a-z0-9-]*)\b")
 _HUMAN = re.compile(
     r"\b(talk|speak|chat|connect me)\b.{0,20}\b(human|person|someone|somebody|agent|"
@@ -101,6 +109,7 @@ class Understanding:
     triage: Triage = field(default_factory=lambda: Triage(False))
     report_number: str | None = None
     smalltalk: str | None = None  # greeting | thanks | about
+    status_action: str | None = None  # "mine" (list my reports) | "stop" (stop updates) | None (look up)
 
     @property
     def suggestions(self) -> tuple[Hit, ...]:
@@ -143,10 +152,12 @@ class Understander:
         if tri.emergency:
             return Understanding("emergency", tri.score, text, triage=tri)
         number = _NUMBER.search(folded)
+        found = number.group(1).upper() if number else None
+        if _STOP_UPDATES.search(folded):
+            return Understanding("status", 0.9, text, triage=tri, report_number=found, status_action="stop")
         if _STATUS.search(folded) and (number or not _HOW_TO.search(folded)):
-            return Understanding(
-                "status", 0.9, text, triage=tri, report_number=number.group(1).upper() if number else None
-            )
+            mine = "mine" if not number and _MINE.search(folded) else None
+            return Understanding("status", 0.9, text, triage=tri, report_number=found, status_action=mine)
         if _HUMAN.search(folded):
             return Understanding("human", 0.9, text, triage=tri)
         small = self._smalltalk(folded)
