@@ -10,6 +10,7 @@ from bot.channel import Channel
 from bot.db import Database
 from bot.dialog import DialogRegistry
 from bot.engine import Engine
+from bot.geocoding import NoGeocoder
 from bot.plugin import AdapterPlugin, adapter_plugins, dialog_registrars
 from bot.services import Services
 from bot.settings import Settings
@@ -26,7 +27,10 @@ class Hub:
     channels: dict[str, Channel] = field(default_factory=dict)
 
     async def close(self) -> None:
-        await self.db.dispose()
+        try:
+            await self.services.geocoder.close()
+        finally:
+            await self.db.dispose()
 
 
 def build_hub(settings: Settings, *, plugins: list[AdapterPlugin] | None = None) -> Hub:
@@ -48,6 +52,8 @@ def build_hub(settings: Settings, *, plugins: list[AdapterPlugin] | None = None)
         for channel in plugin.channels(hub):
             hub.channels[channel.name] = channel
             engine.capabilities[channel.name] = channel.capabilities
+    geocoders = (plugin.geocoder(hub) for plugin in hub.plugins)
+    hub.services.geocoder = next((g for g in geocoders if g is not None), NoGeocoder())
     return hub
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from bot.channel import Channel
+from bot.geocoding import Geocoder
 
 if TYPE_CHECKING:
     from bot.hub import Hub
@@ -38,6 +39,10 @@ class AdapterPlugin:
 
     def add_commands(self, commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         """Add subcommands to the `civic311` command line."""
+
+    def geocoder(self, hub: Hub) -> Geocoder | None:
+        """A geocoder for typed addresses; the first enabled plugin offering one is used."""
+        return None
 
 
 def adapter_plugins() -> list[AdapterPlugin]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.geocoding import Geocoder, NoGeocoder
 from bot.kb_store import KnowledgeCache
 from bot.settings import Settings
 from knowledge.geo import Boundary
@@ -22,6 +23,7 @@ class Services:
     settings: Settings
     knowledge: KnowledgeCache = field(default_factory=KnowledgeCache)
     boundary: Boundary | None = None
+    geocoder: Geocoder = field(default_factory=NoGeocoder)
 
     def __post_init__(self) -> None:
         if self.boundary is None:

@@ -88,19 +88,31 @@ def degrees_box(lat: float, radius_m: float) -> tuple[float, float]:
 
 
 _COORDS = re.compile(
-    r"(?:^|[\s(@=:q,]|geo:)(-?\d{1,2}\.\d{3,})\s*[,;\s]\s*(-?\d{1,3}\.\d{3,})(?:$|[\s),&z/])"
+    r"(?:^|[\s(@=:q,/]|geo:)(-?\d{1,2}\.\d{3,})(?:\s*[,;/\s]\s*|&mlon=)(-?\d{1,3}\.\d{3,})"
+    r"(?:$|[\s),&z/;?#])"
+)
+# As phones copy a pin: "37.7793° N, 122.4193° W".
+_HEMISPHERES = re.compile(
+    r"(\d{1,2}\.\d{3,})\s*°?\s*([NS])\b[\s,]*(\d{1,3}\.\d{3,})\s*°?\s*([EW])\b", re.IGNORECASE
 )
 
 
 def parse_coordinates(text: str) -> tuple[float, float] | None:
-    """(lat, lon) from '37.7793, -122.4193', a geo: URI or a map link's '@37.77,-122.41'.
+    """(lat, lon) from '37.7793, -122.4193', a geo: URI ('geo:37.7793,-122.4193;u=35'), a
+    map link ('@37.77,-122.41', OpenStreetMap's 'mlat=…&mlon=…' or '#map=17/37.77/-122.41')
+    or '37.7793° N, 122.4193° W'.
 
     At least three decimals are required, so house numbers and dates are not mistaken
     for a position."""
-    match = _COORDS.search(" " + text.strip() + " ")
-    if not match:
+    text = re.sub("%2c", ",", text.strip(), flags=re.IGNORECASE)  # a link's encoded comma
+    if hemispheres := _HEMISPHERES.search(text):
+        lat_s, ns, lon_s, ew = hemispheres.groups()
+        lat = float(lat_s) * (-1 if ns.upper() == "S" else 1)
+        lon = float(lon_s) * (-1 if ew.upper() == "W" else 1)
+    elif match := _COORDS.search(" " + text + " "):
+        lat, lon = float(match.group(1)), float(match.group(2))
+    else:
         return None
-    lat, lon = float(match.group(1)), float(match.group(2))
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         return None
     return lat, lon
@@ -138,32 +150,45 @@ _ABBREVIATIONS = {
     "eighth": "8th",
     "ninth": "9th",
     "tenth": "10th",
+    "streets": "st",
+    "sts": "st",
+    "avenues": "ave",
+    "aves": "ave",
+    "doctor": "dr",
+    "saint": "st",
 }
 _SUFFIXES = frozenset({"st", "ave", "blvd", "rd", "dr", "ln", "pl", "ct", "ter", "hwy", "pkwy", "sq", "aly"})
-_FILLER = frozenset(
-    {"the", "of", "on", "near", "corner", "in", "front", "by", "outside", "across", "from", "at", "san",
-     "francisco", "sf", "ca", "california", "usa", "us", "city"}
-)
+# Words that only say where relative to a place; dropped wherever they are.
+_LOCATIVE = frozenset({"the", "of", "on", "in", "near", "corner", "by", "outside", "across", "from", "at"})
+# The city and state, dropped only at the end of a part ("123 Main St, San Francisco, CA"),
+# since streets are named after them too: California St, Francisco St, Front St.
+_REGION = frozenset({"san", "francisco", "sf", "ca", "california", "usa", "us", "city"})
 _CROSS = re.compile(r"\s*(?:&|\band\b|\bat\b|/|\bx\b|@|\+)\s*")
+
+
+def _starts_name(words: list[str], i: int) -> bool:
+    """Whether words[i] is the first word of a street's name, after any house number."""
+    return all(w.isdigit() for w in words[:i])
 
 
 def normalise_address(text: str) -> str:
     """A key under which the same place typed two ways compares equal:
     '5th and Market' == 'Market St & 5th Street' == 'market/5th st'.
 
-    Street suffixes are dropped (residents rarely agree on them), cross streets are
-    sorted, postcodes and the city's name are ignored. House numbers are kept."""
+    Street suffixes are dropped (residents rarely agree on them) except as a name's first
+    word ('Dr Carlton B Goodlett Pl', 'St Francis Wood'), cross streets are sorted,
+    postcodes and the city's name are ignored. House numbers are kept."""
     folded = fold(text).lower()
     folded = re.sub(r"\b\d{5}(?:-\d{4})?\b", " ", folded)  # zip codes
+    folded = re.sub(r"\bin front of\b", " ", folded)
     parts = [p for p in _CROSS.split(folded) if p.strip()]
     streets: list[str] = []
     for part in parts:
-        words = []
-        for word in re.findall(r"[a-z0-9]+", part):
-            word = _ABBREVIATIONS.get(word, word)
-            if word in _SUFFIXES or word in _FILLER:
-                continue
-            words.append(word)
+        words = [_ABBREVIATIONS.get(w, w) for w in re.findall(r"[a-z0-9]+", part)]
+        while words and words[-1] in _REGION:
+            words.pop()
+        words = [w for w in words if w not in _LOCATIVE]
+        words = [w for i, w in enumerate(words) if w not in _SUFFIXES or _starts_name(words, i)]
         if words:
             streets.append(" ".join(words))
     if len(streets) > 1:
