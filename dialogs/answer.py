@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot import unanswered
 from bot.dialog import Context, State, Step
 from bot.messages import Choice, Incoming, Link, Outgoing
@@ -10,6 +12,7 @@ from knowledge.model import Entry
 from knowledge.understand import ANSWER_AT, Understanding
 
 NONE = "none"
+REPORT = "report:"  # choice id prefix: file a report of this service
 STAFF_YES = "staff-yes"
 STAFF_NO = "staff-no"
 
@@ -19,6 +22,15 @@ def answer_reply(entry: Entry, *, soft_911: bool = False) -> Outgoing:
     if soft_911:
         text = f"{texts.SOFT_911}\n\n{text}"
     return Outgoing(text, links=tuple(Link(x.title, x.url) for x in entry.links))
+
+
+def answer_step(entry: Entry, *, soft_911: bool = False) -> Step:
+    """An answer; when 311 handles the topic as a service request, with a button to file one."""
+    reply = answer_reply(entry, soft_911=soft_911)
+    if not entry.service:
+        return Step(State(), [reply])
+    offer = Choice(REPORT + entry.service, texts.FILE_ONE)
+    return Step(State("answer", "offer-report", {}), [replace(reply, choices=(offer,))])
 
 
 async def not_answered(ctx: Context, u: Understanding) -> Step:
@@ -49,11 +61,17 @@ async def did_you_mean(ctx: Context, state: State, incoming: Incoming) -> Step:
     question = str(state.data.get("question", ""))
     if incoming.choice == NONE:
         return offer_staff_step(question, texts.DONT_KNOW)
+    if incoming.choice and incoming.choice.startswith(REPORT):
+        from dialogs import report
+
+        return await report.start(
+            ctx, None, replace(incoming, text=""), service=incoming.choice[len(REPORT) :]
+        )
     if incoming.choice:
         understander = await ctx.services.knowledge.current(ctx.session)
         entry = understander.kb.get(incoming.choice)
         if entry is not None and entry.active:
-            return Step(State(), [answer_reply(entry)])
+            return answer_step(entry)
     # Anything else is a new message: let the router take it afresh.
     from dialogs.root import root
 

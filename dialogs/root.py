@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.dialog import Context, State, Step
 from bot.messages import Incoming, Outgoing
 from dialogs import report, texts
-from dialogs.answer import answer_reply, not_answered, offer_staff_step
+from dialogs.answer import answer_step, not_answered, offer_staff_step
 from dialogs.safety import emergency_reply
 from dialogs.status import status_reply
 from dialogs.understanding import understand
@@ -37,5 +37,5 @@ async def _route(ctx: Context, u, incoming: Incoming) -> Step:  # type: ignore[n
     if u.intent == "report" and u.service is not None:
         return await report.start(ctx, u, incoming)
     if u.intent == "faq" and u.entry is not None:
-        return Step(State(), [answer_reply(u.entry, soft_911=u.triage.soft)])
+        return answer_step(u.entry, soft_911=u.triage.soft)
     return await not_answered(ctx, u)

@@ -50,3 +50,4 @@ FOLLOWING = (
     "Done: you're following report **{number}** ({count} following). I'll tell you here when its status "
     "changes. Say **stop updates** to stop."
 )
+FILE_ONE = "Report one now"

@@ -278,3 +278,15 @@ async def test_my_reports_status_and_stop_updates(hub: Hub) -> None:
     async with hub.db.reading() as s:
         assert (await s.scalars(select(OutboxMessage))).all() == []
     assert "weren't getting updates" in await r.say("stop updates")
+
+
+async def test_an_answer_about_a_reportable_problem_offers_to_file_one(hub: Hub) -> None:
+    r = Resident(hub)
+    said = await r.say("how long can a car stay parked in the same spot on the street?")
+    assert "72 hours" in said and r.labels == ["Report one now"]
+    said = await r.tap("Report one now")
+    assert "describe the problem" in said.lower()  # the kind is known: straight to the description
+    said = await r.say("white honda with no plates, covered in leaves and flat tyres")
+    assert "photo" in said.lower()
+    said = await r.say("what's the weather like on mars")  # not a choice, not a photo: explained
+    assert "tap **Skip**" in said
