@@ -85,7 +85,10 @@ def _is_description(text: str) -> bool:
 
 
 async def _catalogue(ctx: Context) -> Catalogue:
-    return (await ctx.services.knowledge.current(ctx.session)).catalogue  # type: ignore[no-any-return]
+    """The catalogue of this turn (looked up once: each lookup checks the revision row)."""
+    if "catalogue" not in ctx.memo:
+        ctx.memo["catalogue"] = (await ctx.services.knowledge.current(ctx.session)).catalogue
+    return ctx.memo["catalogue"]  # type: ignore[no-any-return]
 
 
 def _state(step: str, draft: Draft) -> State:
