@@ -29,7 +29,7 @@ BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Tests never read a developer's .env or the real environment's tokens."""
     for name in list(os.environ):
-        if name.startswith(("TELEGRAM_", "SLACK_", "OPEN311_")) or name in (
+        if name.startswith(("TELEGRAM_", "SLACK_", "OPEN311_", "GEOCODER_", "CITY_")) or name in (
             "DATABASE_URL",
             "PUBLIC_URL",
             "MEDIA_DIR",
