@@ -12,7 +12,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from bot.geocoding import GeocodingUnavailable
+from bot.geocoding import GeocodingUnavailable, NoGeocoder
 from bot.messages import Incoming, normalise
 from dialogs.report_draft import Draft
 from knowledge.geo import parse_coordinates
@@ -146,7 +146,9 @@ async def take_place(
         log.warning("geocoder unavailable, keeping the typed place: %s", exc)
         return PlaceResult()
     if found is None:
-        return PlaceResult()
+        if isinstance(geocoder, NoGeocoder):
+            return PlaceResult()
+        return PlaceResult(note="I couldn't find that on the city map, so I'll send it as you wrote it.")
     if boundary is not None and not boundary.contains(found.lat, found.lon):
         draft.forget_place()
         return PlaceResult(error=_outside(city))

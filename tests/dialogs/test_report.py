@@ -11,10 +11,13 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from bot import reports
+from bot.bootstrap import prepare
 from bot.hub import Hub, build_hub
 from bot.messages import Choice, Incoming, Location, Outgoing, Photo
 from bot.models import Conversation, OutboxMessage, Report, Subscription
+from bot.settings import Settings
 from bot.timeutil import utcnow
+from tests.fakes.nominatim import FakeNominatim, nominatim_server  # noqa: F401 (a fixture)
 
 _ids = itertools.count()
 MARKET_5TH = Location(37.7829, -122.4074)
@@ -290,3 +293,36 @@ async def test_an_answer_about_a_reportable_problem_offers_to_file_one(hub: Hub)
     assert "photo" in said.lower()
     said = await r.say("what's the weather like on mars")  # not a choice, not a photo: explained
     assert "tap **Skip**" in said
+
+
+async def test_typed_places_are_geocoded_when_a_geocoder_is_configured(
+    settings: Settings,
+    nominatim_server: FakeNominatim,  # noqa: F811 (the imported fixture)
+) -> None:
+    hub = build_hub(settings.model_copy(update={"GEOCODER_URL": nominatim_server.url}))
+    await prepare(hub.db, auto_upgrade=True, knowledge=hub.services.knowledge)
+    try:
+        r = Resident(hub, channel="console")
+        await r.say("the walk signal is not working, cars don't stop")
+        await r.say("yes")
+        said = await r.say("Market & 5th")
+        assert "found it on the map as **Market St & 5th St**" in said
+        await r.say("send")
+        (report,) = await all_reports(hub)
+        assert (report.lat, report.lon) == (37.7829, -122.4074) and report.address == "Market & 5th"
+
+        nominatim_server.fail = "500"  # the map service is down: the report still goes ahead
+        other = Resident(hub, channel="console", conv="r2")
+        await other.say("the walk signal is not working at all")
+        await other.say("yes")
+        said = await other.say("Larkin and Grove")
+        assert "Please check your report" in said and "Where:** Larkin and Grove" in said
+
+        nominatim_server.fail = None  # outside the city, so not on the city's map: kept as typed
+        third = Resident(hub, channel="console", conv="r3")
+        await third.say("the walk signal is not working at all")
+        await third.say("yes")
+        said = await third.say("Oakland City Hall")
+        assert "couldn't find that on the city map" in said and "Where:** Oakland City Hall" in said
+    finally:
+        await hub.close()
