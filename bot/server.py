@@ -10,6 +10,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.hub import Hub
+from bot.media_routes import add_media_routes
 from bot.outbox import OutboxWorker
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def create_app(hub: Hub, *, deliver_outbox: bool | None = None) -> web.Applicati
     app[STOPPING] = asyncio.Event()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    add_media_routes(app, hub.services.media)
     for plugin in hub.plugins:
         plugin.setup_web(hub, app)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from bot.geocoding import Geocoder, NoGeocoder
 from bot.kb_store import KnowledgeCache
+from bot.media import MediaStore
 from bot.settings import Settings
 from knowledge.geo import Boundary
 from knowledge.loader import SAMPLE_DIR
@@ -24,7 +25,14 @@ class Services:
     knowledge: KnowledgeCache = field(default_factory=KnowledgeCache)
     boundary: Boundary | None = None
     geocoder: Geocoder = field(default_factory=NoGeocoder)
+    media: MediaStore | None = None
 
     def __post_init__(self) -> None:
         if self.boundary is None:
             self.boundary = city_boundary(self.settings)
+        if self.media is None:
+            self.media = MediaStore(
+                self.settings.MEDIA_DIR,
+                max_bytes=self.settings.max_photo_bytes,
+                public_url=self.settings.PUBLIC_URL,
+            )

@@ -20,15 +20,17 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from adapters.webchat import sessions
+from adapters.webchat.uploads import UploadError, check_announced_size, read_photo_upload
 from bot import metrics, ratelimit
 from bot.engine import TranscriptEntry
 from bot.hub import Hub
+from bot.media import MediaError, valid_key
 from bot.messages import Capabilities, Incoming, Location
 from bot.server import HUB, STOPPING
 from bot.transcript import messages_after
 
 NAME = "webchat"
-CAPABILITIES = Capabilities(buttons=True, photos=False, location_request=True, markdown=True, links=True)
+CAPABILITIES = Capabilities(buttons=True, photos=True, location_request=True, markdown=True, links=True)
 STATIC = Path(__file__).with_name("static")
 COOKIE = "civic311_chat"
 POLL_S = 1.0
@@ -69,17 +71,27 @@ def error(status: int, message: str, **headers: str) -> web.Response:
 
 def to_message(entry: TranscriptEntry | Any) -> dict[str, Any]:
     payload = dict(entry.payload)
+    photos = _photo_urls(payload)
     return {
         "id": entry.id,
         "from": payload.get("from", "bot"),
         "text": payload.get("text", ""),
         "choices": payload.get("choices", []),
         "request": payload.get("request"),
-        "photo_url": payload.get("photo_url"),
+        "photo_url": payload.get("photo_url") or (photos[0] if photos else None),
+        "photos": photos,
         "links": payload.get("links", []),
         "location": payload.get("location"),
         "at": entry.created_at.isoformat(),
     }
+
+
+def _photo_urls(payload: dict[str, Any]) -> list[str]:
+    """The resident's own photos, as same-origin paths the page can show."""
+    if payload.get("from") != "resident" or not isinstance(payload.get("photos"), list):
+        return []
+    keys = [p.get("key") for p in payload["photos"] if isinstance(p, dict)]
+    return [f"/media/{key}" for key in keys if isinstance(key, str) and valid_key(key)]
 
 
 def _visible(entry: Any) -> bool:
@@ -111,6 +123,7 @@ def add_routes(hub: Hub, app: web.Application) -> None:
     page = page.replace("{{CITY_NAME}}", html.escape(settings.CITY_NAME)).replace(
         "{{MAX_CHARS}}", str(settings.MAX_MESSAGE_CHARS)
     )
+    page = page.replace("{{MAX_PHOTO_MB}}", f"{settings.MAX_PHOTO_MB:g}")
 
     def set_cookie(response: web.StreamResponse, token: str) -> None:
         response.set_cookie(
@@ -176,6 +189,22 @@ def add_routes(hub: Hub, app: web.Application) -> None:
             set_cookie(response, token)
         return response
 
+    async def slow_down(address: str) -> web.Response | None:
+        """The per-session rate limit, shared by messages and photos."""
+        wait = await ratelimit.hit(
+            hub.db,
+            f"webchat:{address}",
+            limit=settings.CHAT_RATE_LIMIT_PER_MINUTE,
+            window=timedelta(minutes=1),
+        )
+        if wait is None:
+            return None
+        return error(
+            429,
+            "You're sending messages very fast. Please wait a moment.",
+            **{"Retry-After": str(int(wait))},
+        )
+
     async def post_message(request: web.Request) -> web.Response:
         address = await authenticate(request, allow_cookie=False)
         if address is None:
@@ -207,18 +236,9 @@ def add_routes(hub: Hub, app: web.Application) -> None:
                 )
             if not body.text.strip():
                 return error(422, "Type a message first.")
-        wait = await ratelimit.hit(
-            hub.db,
-            f"webchat:{address}",
-            limit=settings.CHAT_RATE_LIMIT_PER_MINUTE,
-            window=timedelta(minutes=1),
-        )
-        if wait is not None:
-            return error(
-                429,
-                "You're sending messages very fast. Please wait a moment.",
-                **{"Retry-After": str(int(wait))},
-            )
+        refused = await slow_down(address)
+        if refused is not None:
+            return refused
         location = Location(body.location.lat, body.location.lon) if body.location is not None else None
         result = await hub.engine.handle(
             Incoming(
@@ -231,6 +251,57 @@ def add_routes(hub: Hub, app: web.Application) -> None:
                 location=location,
             )
         )
+        return web.json_response(
+            {
+                "messages": [to_message(t) for t in result.transcript if _visible(t)],
+                "duplicate": result.duplicate,
+            }
+        )
+
+    async def post_photo(request: web.Request) -> web.Response:
+        """One photo as a message of its own: stored (cleaned) first, then one turn like any message.
+
+        Nothing is kept when anything fails: a refused photo is never written, and
+        a stored one whose turn is not recorded (an error, a retried upload that
+        the engine answers from the first time) is removed again.
+        """
+        address = await authenticate(request, allow_cookie=False)
+        if address is None:
+            return error(401, "This chat session has expired or is unknown. Start a new one.")
+        store = hub.services.media
+        if store is None:
+            return error(503, "Photos can't be received right now. Please describe what you see in words.")
+        try:
+            check_announced_size(request, store.max_bytes)
+            upload = await read_photo_upload(request, store.max_bytes)
+        except MediaError as exc:
+            return error(exc.status, str(exc))
+        except UploadError as exc:
+            return error(exc.status, exc.message)
+        if not CLIENT_ID.match(upload.client_id):
+            return error(422, "client_id must be 1-100 letters, digits, '-' or '_'")
+        refused = await slow_down(address)
+        if refused is not None:
+            return refused
+        try:
+            photo = await store.save(upload.photo)
+        except MediaError as exc:
+            return error(exc.status, str(exc))
+        try:
+            result = await hub.engine.handle(
+                Incoming(
+                    channel=NAME,
+                    conversation=address,
+                    message_id=f"{address}:{upload.client_id}",
+                    sender=address,
+                    photos=(photo,),
+                )
+            )
+        except BaseException:
+            store.discard(photo.key)
+            raise
+        if result.duplicate:
+            store.discard(photo.key)  # the first upload's photo is the one on record
         return web.json_response(
             {
                 "messages": [to_message(t) for t in result.transcript if _visible(t)],
@@ -285,5 +356,6 @@ def add_routes(hub: Hub, app: web.Application) -> None:
     app.router.add_post("/api/chat/session", create_session)
     app.router.add_get("/api/chat/history", history)
     app.router.add_post("/api/chat/messages", post_message)
+    app.router.add_post("/api/chat/photos", post_photo)
     app.router.add_get("/api/chat/events", events)
     _ = HUB  # the application key this adapter relies on being set by bot.server

@@ -98,3 +98,49 @@ async def test_an_error_keeps_the_typed_text(browser: Browser, server: ServeProc
     # A forged/expired token: the page must recover with a new session, not lose the text.
     await ask(page, "when is 311 open?")
     await expect(bot_messages(page).last).to_contain_text("24 hours", timeout=15000)
+
+
+async def test_a_photo_the_bot_asks_for_is_checked_sent_and_shown(
+    browser: Browser, server: ServeProcess
+) -> None:
+    """The request for a photo arrives as a later message through the outbox, as a staff
+    member's would; the resident picks a file with the page's own Attach photo button."""
+    from adapters.webchat import sessions
+    from bot.db import Database
+    from bot.dialog import Later
+    from bot.engine import outbox_row
+    from bot.messages import Outgoing
+    from bot.timeutil import utcnow
+    from tests.images import has_location, pdf, photo, two_colour
+
+    page = await browser.new_page()
+    await page.goto(server.url)
+    await expect(bot_messages(page).first).to_be_visible()
+    token = await page.evaluate("localStorage.getItem('civic311.token')")
+    db = Database(server.env["DATABASE_URL"])
+    try:
+        address = await sessions.resolve(db, token)
+        assert address is not None
+        asking = Outgoing("Could you add a photo of it?", request="photo")
+        async with db.transaction() as s:
+            s.add(outbox_row(Later("webchat", address, asking), utcnow()))
+    finally:
+        await db.dispose()
+    await expect(page.get_by_test_id("attach-photo")).to_be_visible(timeout=15000)
+    picker = page.locator('.actions input[type="file"]')
+
+    await picker.set_input_files({"name": "report.jpg.pdf", "mimeType": "application/pdf", "buffer": pdf()})
+    await expect(page.get_by_test_id("notice").last).to_contain_text("isn't a photo")
+
+    sent = photo("JPEG", image=two_colour(400, 200))
+    await picker.set_input_files({"name": "pothole.jpg", "mimeType": "image/jpeg", "buffer": sent})
+    mine = page.locator('[data-testid="msg"][data-from="resident"] img.photo')
+    await expect(mine).to_have_attribute("alt", "Your photo", timeout=15000)
+    await page.wait_for_function(
+        "() => { const i = document.querySelector('[data-from=\"resident\"] img.photo');"
+        " return i && i.complete && i.naturalWidth === 400; }"
+    )
+    src = await mine.get_attribute("src")
+    assert src is not None and src.startswith(f"{server.url}/media/")
+    served = await page.request.get(src)
+    assert served.ok and not has_location(await served.body())

@@ -4,7 +4,8 @@
  * server is only ever inserted with textContent / createTextNode, never as HTML.
  *
  * API (same origin): POST /api/chat/session, GET /api/chat/history,
- * POST /api/chat/messages, GET /api/chat/events (Server-Sent Events, cookie auth).
+ * POST /api/chat/messages, POST /api/chat/photos (multipart: photo, client_id),
+ * GET /api/chat/events (Server-Sent Events, cookie auth).
  */
 (function () {
   "use strict";
@@ -14,7 +15,10 @@
   var MAX = parseInt(body.getAttribute("data-max-chars") || "", 10) || 2000;
   var NEAR = Math.max(0, MAX - 200);          // show the counter from here on
   var PHOTOS = body.getAttribute("data-photos") === "on";
+  var MAX_PHOTO_MB = parseFloat(body.getAttribute("data-max-photo-mb") || "") || 10;
+  var PHOTO_TYPES = ["image/jpeg", "image/png", "image/webp"];
   var REQUEST_TIMEOUT_MS = 30000;
+  var UPLOAD_TIMEOUT_MS = 180000;              // a 10 MB photo on a slow phone connection
   var RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
   var STICK_PX = 48;                           // "at the bottom" tolerance for auto-scroll
 
@@ -98,19 +102,21 @@
   }
   function NetworkError() { this.message = "network"; }
 
-  function api(method, path, payload, withAuth) {
+  // payload: an object sent as JSON, or FormData sent as it is (the browser sets its boundary).
+  function api(method, path, payload, withAuth, timeoutMs) {
     var headers = { "Accept": "application/json" };
-    if (payload !== undefined) headers["Content-Type"] = "application/json";
+    var isForm = window.FormData !== undefined && payload instanceof window.FormData;
+    if (payload !== undefined && !isForm) headers["Content-Type"] = "application/json";
     var token = getToken();
     if (withAuth !== false && token) headers["Authorization"] = "Bearer " + token;
     var controller = window.AbortController ? new AbortController() : null;
-    var timer = controller ? setTimeout(function () { controller.abort(); }, REQUEST_TIMEOUT_MS) : null;
+    var timer = controller ? setTimeout(function () { controller.abort(); }, timeoutMs || REQUEST_TIMEOUT_MS) : null;
     return fetch(path, {
       method: method,
       headers: headers,
       credentials: "same-origin",
       cache: "no-store",
-      body: payload === undefined ? undefined : JSON.stringify(payload),
+      body: payload === undefined ? undefined : isForm ? payload : JSON.stringify(payload),
       signal: controller ? controller.signal : undefined
     }).then(function (response) {
       return response.text().then(function (raw) {
@@ -218,14 +224,18 @@
       bubble.textContent = message.choice;
     }
 
-    var photo = safeUrl(message.photo_url, true);
-    if (photo) {
+    // Photos only from this server: a message can never make the page load another site.
+    var photoUrls = !fromBot && Array.isArray(message.photos) && message.photos.length
+      ? message.photos : [message.photo_url];
+    photoUrls.forEach(function (url) {
+      var photo = safeUrl(url, true);
+      if (!photo) return;
       var img = el("img", "photo");
       img.src = photo;
-      img.alt = "Photo";
+      img.alt = fromBot ? "Photo" : "Your photo";
       img.loading = "lazy";
       bubble.appendChild(img);
-    }
+    });
 
     var links = Array.isArray(message.links) ? message.links : [];
     var ul = null;
@@ -417,13 +427,20 @@
     return p;
   }
 
-  function showPending(label) {
+  // preview: an object URL of a photo being sent, shown small in the "sending…" bubble.
+  function showPending(label, preview) {
     removePending();
     var row = el("div", "row from-resident pending");
     row.appendChild(el("span", "visually-hidden", "Sending:"));
     var bubble = el("div", "bubble", label);
     bubble.setAttribute("data-testid", "msg-pending");
     bubble.setAttribute("data-from", "resident");
+    if (preview) {
+      var img = el("img", "photo preview");
+      img.src = preview;
+      img.alt = "";
+      bubble.appendChild(img);
+    }
     row.appendChild(bubble);
     var meta = el("div", "meta", "Sending…");
     row.appendChild(meta);
@@ -544,10 +561,10 @@
 
   /* ---------------------------------------------------------------- sending */
 
-  function postMessage(payload) {
+  function postMessage(path, payload, timeoutMs) {
     var sessionRenewed = false;
     function attempt(n) {
-      return api("POST", "/api/chat/messages", payload).catch(function (error) {
+      return api("POST", path, payload, true, timeoutMs).catch(function (error) {
         if (error instanceof HttpError && error.status === 401 && !sessionRenewed) {
           sessionRenewed = true;
           return newSession("expired").then(function () {
@@ -568,24 +585,31 @@
 
   // Sends one message; resolves to true once the server has stored it.
   function submit(fields, label, byKeyboard, clientId) {
-    if (busy) return Promise.resolve(false);
-    busy = true;
-    updateComposer();
-    refreshActions();
     var payload = { client_id: clientId || uuid() };
     Object.keys(fields).forEach(function (k) { payload[k] = fields[k]; });
-    showPending(label);
+    return deliver("/api/chat/messages", payload, { label: label, byKeyboard: byKeyboard });
+  }
+
+  // One request in flight at a time, with its "sending…" bubble; retried (same client id,
+  // so the server records it once) while the connection is the problem.
+  function deliver(path, payload, opts) {
+    if (busy) return Promise.resolve(false);
+    busy = true;
+    var byKeyboard = opts.byKeyboard;
+    updateComposer();
+    refreshActions();
+    showPending(opts.label, opts.preview);
     setTyping(true);
-    return postMessage(payload).then(function (data) {
+    return postMessage(path, payload, opts.timeoutMs).then(function (data) {
       removePending();
       addMessages(data.messages, { force: true });
       return true;
     }, function (error) {
       removePending();
       var message = error instanceof NetworkError || retryable(error)
-        ? "Your message could not be sent: the connection to the city's server was lost. Please try again."
+        ? (opts.lostMessage || "Your message could not be sent: the connection to the city's server was lost. Please try again.")
         : error.message;
-      notice(message, { kind: "error" });
+      notice(message, { kind: "error", retry: opts.retry && retryable(error) ? opts.retry : null });
       return false;
     }).then(function (ok) {
       busy = false;
@@ -648,11 +672,35 @@
     }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 60000 });
   }
 
-  function attachPhoto(file) {
-    // Photo upload arrives with a later server change; until then say so plainly.
-    notice("Sending photos isn't available yet. Please describe what you see in words.", { kind: "info" });
-    input.focus();
-    return file;
+  // Checked here first (type and size) so a resident on a slow connection does not wait
+  // for a refusal; the server checks the content again, whatever the browser says.
+  function attachPhoto(file, clientId) {
+    if (busy || !file) return Promise.resolve(false);
+    if (file.type && PHOTO_TYPES.indexOf(file.type) < 0) {
+      notice("That file isn't a photo I can take. Please choose a JPEG, PNG or WebP picture.", { kind: "error" });
+      return Promise.resolve(false);
+    }
+    var limit = MAX_PHOTO_MB * 1024 * 1024;
+    if (file.size > limit) {
+      notice("That photo is " + (file.size / 1048576).toFixed(1) + " MB; the limit is " +
+        MAX_PHOTO_MB + " MB. Please choose a smaller photo.", { kind: "error" });
+      return Promise.resolve(false);
+    }
+    var id = clientId || uuid();
+    var upload = new FormData();
+    upload.append("client_id", id);
+    upload.append("photo", file, file.name || "photo");
+    var preview = window.URL && URL.createObjectURL ? URL.createObjectURL(file) : null;
+    return deliver("/api/chat/photos", upload, {
+      label: "Photo",
+      preview: preview,
+      timeoutMs: UPLOAD_TIMEOUT_MS,
+      lostMessage: "Your photo could not be sent: the connection to the city's server was lost.",
+      retry: function () { attachPhoto(file, id); }
+    }).then(function (ok) {
+      if (preview) URL.revokeObjectURL(preview);
+      return ok;
+    });
   }
 
   /* ---------------------------------------------------------------- composer */
