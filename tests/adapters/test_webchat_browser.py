@@ -144,3 +144,74 @@ async def test_a_photo_the_bot_asks_for_is_checked_sent_and_shown(
     assert src is not None and src.startswith(f"{server.url}/media/")
     served = await page.request.get(src)
     assert served.ok and not has_location(await served.body())
+
+
+async def test_a_resident_files_a_report_and_sees_the_status_change_live(
+    browser: Browser, server: ServeProcess, tmp_path: Path
+) -> None:
+    """The issue's "done means": pothole with a photo and a pin, a number, then staff
+    (`civic311 report set-status`) move it to in progress and the open page shows it."""
+    import asyncio
+    import re
+    import subprocess
+    import sys
+
+    from tests.images import photo, two_colour
+
+    context = await browser.new_context(
+        viewport={"width": 390, "height": 844},
+        geolocation={"latitude": 37.7829, "longitude": -122.4074},
+        permissions=["geolocation"],
+    )
+    page = await context.new_page()
+    await page.goto(server.url)
+    await expect(bot_messages(page).first).to_be_visible()
+
+    async def tap(label: str) -> None:
+        await page.get_by_test_id("choice").filter(has_text=label).first.click()
+
+    await ask(page, "there's a huge pothole on 5th and Market, almost lost a tire")
+    await expect(bot_messages(page).last).to_contain_text("pothole", timeout=15000)
+    await tap("Yes")
+    await expect(page.get_by_test_id("attach-photo")).to_be_visible(timeout=15000)
+    await page.locator('.actions input[type="file"]').set_input_files(
+        {"name": "pothole.jpg", "mimeType": "image/jpeg", "buffer": photo("JPEG", image=two_colour(320, 240))}
+    )
+    await expect(bot_messages(page).last).to_contain_text("1 of 3", timeout=15000)
+    await tap("Done")
+    await expect(page.get_by_test_id("share-location")).to_be_visible(timeout=15000)
+    await page.get_by_test_id("share-location").click()
+    await expect(bot_messages(page).last).to_contain_text("how big", timeout=15000)
+    await tap("larger than a dinner plate")
+    await expect(bot_messages(page).last).to_contain_text("Please check your report", timeout=15000)
+    await tap("Send report")
+    await expect(bot_messages(page).last).to_contain_text("Your report number is", timeout=15000)
+    number = re.search(r"report number is (\d+)", await bot_messages(page).last.inner_text())
+    assert number is not None
+
+    staff = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "report",
+            "set-status",
+            number.group(1),
+            "in_progress",
+            "--note",
+            "Crew booked for Thursday",
+        ],
+        cwd=tmp_path,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert staff.returncode == 0, staff.stderr
+    assert "1 subscriber(s) will be told" in staff.stdout
+    update = bot_messages(page).last
+    await expect(update).to_contain_text("in progress", timeout=20000)  # live, no reload
+    await expect(update).to_contain_text("Crew booked for Thursday")
+    await page.screenshot(path=str(tmp_path / "report-flow.png"), full_page=True)
+    await context.close()
