@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.models import Base
 
 SQLITE_BUSY_TIMEOUT_S = 30
+READ_ONLY = "civic311_readonly"  # execution option of the engine behind `Database.reading()`
 
 
 class Database:
@@ -37,7 +38,7 @@ class Database:
             _sqlite_discipline(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessions = async_sessionmaker(
-            self.engine.execution_options(civic311_readonly=True), expire_on_commit=False
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
         )
 
     @asynccontextmanager
@@ -79,6 +80,11 @@ def upsert_insert(session: AsyncSession, table: Any) -> postgresql.Insert | sqli
     return dialect.insert(table)
 
 
+def is_read_only(session: AsyncSession) -> bool:
+    """Whether the session came from `Database.reading()`."""
+    return bool(session.get_bind().get_execution_options().get(READ_ONLY, False))
+
+
 def _ensure_sqlite_dir(url: str) -> None:
     from pathlib import Path
 
@@ -106,5 +112,5 @@ def _sqlite_discipline(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        readonly = conn.get_execution_options().get("civic311_readonly", False)
+        readonly = conn.get_execution_options().get(READ_ONLY, False)
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")

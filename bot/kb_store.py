@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import catalogue_store
-from bot.db import upsert_insert
+from bot.db import is_read_only, upsert_insert
 from bot.models import KnowledgeEntry, PhrasingVector, SynonymGroup
 from bot.revision import bump_revision, revision
 from bot.timeutil import utcnow
@@ -155,9 +155,13 @@ class KnowledgeCache:
                 )
                 needed = {text_key(p) for e in kb.active() for p in e.phrasings()}
                 needed |= {text_key(t) for t in self._triage_examples.texts()}
-                await save_vectors(
-                    session, {k: v for k, v in vectors.items() if k in needed and k not in known}
-                )
+                # A read-only session (Open311 GETs, history) must not write: on SQLite that
+                # would need the write lock mid-transaction. The vectors stay in this process's
+                # memo, and any later rebuild in a writing session stores them.
+                if not is_read_only(session):
+                    await save_vectors(
+                        session, {k: v for k, v in vectors.items() if k in needed and k not in known}
+                    )
                 if len(_VECTOR_MEMO) < _VECTOR_MEMO_MAX:
                     _VECTOR_MEMO.update(vectors)
                 self._revision = rev

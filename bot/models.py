@@ -254,6 +254,8 @@ class ReportEvent(Base):
     __table_args__ = (
         Index("ix_report_events_report", "report_id", "id"),
         Index("ix_report_events_created_at", "created_at"),
+        # Another system's id for an update it sent (Open311 `update_id`): a retry is recognised.
+        Index("uq_report_events_external", "actor", "external_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -262,6 +264,7 @@ class ReportEvent(Base):
     close_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     actor: Mapped[str] = mapped_column(String(100), default="system")
+    external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -207,6 +207,7 @@ async def unsubscribe(session: AsyncSession, channel: str, address: str, number:
 @dataclass(frozen=True, slots=True)
 class Change:
     report: Report
+    event: ReportEvent
     notified: int
 
 
@@ -219,8 +220,12 @@ async def set_status(
     note: str | None = None,
     reason: str | None = None,
     actor: str = "staff",
+    external_id: str | None = None,
 ) -> Change:
-    """Change a report's status, keep the history, and queue one message per subscriber."""
+    """Change a report's status, keep the history, and queue one message per subscriber.
+
+    `external_id` is another system's id for this update; the caller looks it up first
+    (`find_event`) so that a retried update is not applied twice."""
     status = parse_status(status)
     if reason is not None and reason not in CLOSE_REASONS:
         raise ReportError(f"'{reason}' is not a closing reason: use one of {', '.join(CLOSE_REASONS)}.")
@@ -233,16 +238,16 @@ async def set_status(
     report.close_reason = reason if status == "closed" else None
     report.closed_at = now if status == "closed" else None
     report.updated_at = now
-    session.add(
-        ReportEvent(
-            report_id=report.id,
-            status=status,
-            close_reason=report.close_reason,
-            note=note,
-            actor=actor,
-            created_at=now,
-        )
+    event = ReportEvent(
+        report_id=report.id,
+        status=status,
+        close_reason=report.close_reason,
+        note=note,
+        actor=actor,
+        external_id=external_id,
+        created_at=now,
     )
+    session.add(event)
     message = Outgoing(status_update_text(report, note))
     subscribers = (
         await session.scalars(
@@ -253,7 +258,14 @@ async def set_status(
     ).all()
     for sub in subscribers:
         session.add(outbox_row(Later(sub.channel, sub.address, message), now))
-    return Change(report, len(subscribers))
+    await session.flush()
+    return Change(report, event, len(subscribers))
+
+
+async def find_event(session: AsyncSession, actor: str, external_id: str) -> ReportEvent | None:
+    return await session.scalar(
+        select(ReportEvent).where(ReportEvent.actor == actor, ReportEvent.external_id == external_id)
+    )
 
 
 def status_update_text(report: Report, note: str | None) -> str:

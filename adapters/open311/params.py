@@ -346,6 +346,7 @@ class NewUpdate:
     note: str | None
     at: datetime | None
     media_url: str | None
+    update_id: str | None = None  # the client's own id: a retry with it is answered, not applied again
 
 
 def parse_new_update(params: MultiMapping[str], *, now: datetime, zone: ZoneInfo) -> NewUpdate:
@@ -376,7 +377,12 @@ def parse_new_update(params: MultiMapping[str], *, now: datetime, zone: ZoneInfo
                 problems.append("updated_datetime: is in the future.")
     media_raw = _value(params, "media_url")
     media_url = _http_url("media_url", media_raw, problems) if media_raw is not None else None
+    update_id = _value(params, "update_id")
+    if update_id is not None and not 0 < len(update_id.strip()) <= 200:
+        problems.append("update_id: must be 1 to 200 characters.")
     if problems:
         raise ApiError(400, *problems)
     assert number is not None and mapped is not None
-    return NewUpdate(number, mapped[0], mapped[1], note, at, media_url)
+    return NewUpdate(
+        number, mapped[0], mapped[1], note, at, media_url, update_id.strip() if update_id else None
+    )

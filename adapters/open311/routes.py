@@ -31,7 +31,7 @@ from adapters.open311.params import (
 from adapters.open311.render import FORMATS, respond
 from bot import metrics, reports
 from bot.hub import Hub
-from bot.models import Report, ReportEvent
+from bot.models import Report
 from bot.server import HUB
 from bot.timeutil import utcnow
 from knowledge.catalogue import Catalogue
@@ -241,38 +241,38 @@ async def post_update(request: web.Request, fmt: str) -> web.Response:
         report = await reports.find(session, update.number, lock=True)
         if report is None:
             raise ApiError(404, f"service_request_id: there is no request '{update.number}'.")
-        at = update.at or now
-        if at < report.created_at:
-            raise ApiError(400, "updated_datetime: is before the request was made.")
-        try:
-            change = await reports.set_status(
-                session,
-                update.number,
-                update.status,
-                now=at,
-                note=update.note,
-                reason=update.reason,
-                actor="open311",
-            )
-        except reports.ReportError as exc:
-            raise ApiError(400, str(exc)) from None
-        if update.media_url:
-            report.media = [*report.media, update.media_url]
-        await session.flush()
-        event = await session.scalar(
-            select(ReportEvent)
-            .where(ReportEvent.report_id == report.id)
-            .order_by(ReportEvent.id.desc())
-            .limit(1)
-        )
-        assert event is not None
+        retried = await reports.find_event(session, "open311", update.update_id) if update.update_id else None
+        if retried is not None and retried.report_id != report.id:
+            raise ApiError(400, f"update_id: '{update.update_id}' was already used for another request.")
+        if retried is not None:
+            event, notified = retried, 0  # a retry: answered as before, applied once
+        else:
+            at = update.at or now
+            if at < report.created_at:
+                raise ApiError(400, "updated_datetime: is before the request was made.")
+            try:
+                change = await reports.set_status(
+                    session,
+                    update.number,
+                    update.status,
+                    now=at,
+                    note=update.note,
+                    reason=update.reason,
+                    actor="open311",
+                    external_id=update.update_id,
+                )
+            except reports.ReportError as exc:
+                raise ApiError(400, str(exc)) from None
+            if update.media_url:
+                report.media = [*report.media, update.media_url]
+            event, notified = change.event, change.notified
         entry = present.update_entry(
             event,
             str(report.number),
             zone=hub.settings.time_zone,
             personal=present.personal_terms(report.contact),
         )
-    log.info("open311: request %s now %s, %d subscribers told", update.number, update.status, change.notified)
+    log.info("open311: request %s now %s, %d subscribers told", update.number, update.status, notified)
     return respond(fmt, "service_request_updates", [entry], cors=False)
 
 

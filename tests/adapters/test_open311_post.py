@@ -330,6 +330,26 @@ async def test_a_posted_update_changes_the_status_and_tells_every_subscriber(
     assert (await response.json())[-1] == {**update, "media_url": None}
 
 
+async def test_a_retried_update_is_applied_once(client: TestClient, keyed_hub: Hub) -> None:
+    number = await filed(keyed_hub, subscribers=2)
+    data = form(api_key="k1", service_request_id=number, status="IN_PROGRESS", update_id="crm-77")
+    first = await post(client, "servicerequestupdates", data)
+    again = await post(client, "servicerequestupdates", data)  # the client timed out and retried
+    assert first == again and first[0] == 200
+    async with keyed_hub.db.reading() as s:
+        events = (await s.scalars(select(ReportEvent).where(ReportEvent.actor == "open311"))).all()
+        outbox = (await s.scalars(select(OutboxMessage))).all()
+    assert len(events) == 1 and events[0].external_id == "crm-77"
+    assert len(outbox) == 2  # each subscriber told once
+    other = await filed(keyed_hub)
+    status, body = await post(
+        client,
+        "servicerequestupdates",
+        form(api_key="k1", service_request_id=other, status="FIXED", update_id="crm-77"),
+    )
+    assert status == 400 and "already used" in body[0]["description"]
+
+
 @pytest.mark.parametrize(
     ("sent", "status", "reason", "extended"),
     [

@@ -68,3 +68,16 @@ async def test_the_assistant_works_without_the_language_model(settings: Settings
         assert hub.services.knowledge._understander.index.embedder is None  # type: ignore[union-attr]
     finally:
         await hub.close()
+
+
+async def test_a_rebuild_in_a_read_only_session_writes_nothing(hub) -> None:  # type: ignore[no-untyped-def]
+    async with hub.db.transaction() as session:
+        kb = await kb_store.load(session)
+        entry = Entry("jury-duty-ro", "How do I postpone jury duty?", "Call the **jury office**.")
+        await kb_store.import_kb(session, KnowledgeBase((*kb.entries, entry), kb.synonyms))
+        before = await session.scalar(select(func.count()).select_from(PhrasingVector))
+    async with hub.db.reading() as session:  # e.g. an Open311 GET is the first to see the edit
+        understander = await hub.services.knowledge.current(session)
+        after = await session.scalar(select(func.count()).select_from(PhrasingVector))
+    assert after == before
+    assert understander.understand("can I postpone jury duty").entry.id == "jury-duty-ro"

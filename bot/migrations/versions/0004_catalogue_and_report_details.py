@@ -53,12 +53,16 @@ def upgrade() -> None:
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
         batch_op.create_index("ix_subscriptions_address", ["channel", "address"], unique=False)
     with op.batch_alter_table("report_events", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("external_id", sa.String(length=200), nullable=True))
         batch_op.create_index("ix_report_events_created_at", ["created_at"], unique=False)
+        batch_op.create_index("uq_report_events_external", ["actor", "external_id"], unique=True)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("report_events", schema=None) as batch_op:
+        batch_op.drop_index("uq_report_events_external")
         batch_op.drop_index("ix_report_events_created_at")
+        batch_op.drop_column("external_id")
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
         batch_op.drop_index("ix_subscriptions_address")
     with op.batch_alter_table("reports", schema=None) as batch_op:
