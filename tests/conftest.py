@@ -16,10 +16,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.bootstrap import prepare
 from bot.db import Database
-from bot.hub import Hub, build_hub
+from bot.hub import Hub
 from bot.settings import Settings, load_settings, normalise_database_url
+from tests.hubs import prepared_hub
 
 POSTGRES_URL = os.environ.get("CIVIC311_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
@@ -80,12 +80,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def hub(settings: Settings) -> AsyncIterator[Hub]:
     """The real composition root on a migrated database with the sample city loaded."""
-    hub = build_hub(settings)
-    await prepare(hub.db, auto_upgrade=True, knowledge=hub.services.knowledge)
-    try:
+    async with prepared_hub(settings) as hub:
         yield hub
-    finally:
-        await hub.close()
 
 
 @pytest.fixture

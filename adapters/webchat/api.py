@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from adapters.webchat import sessions
 from adapters.webchat.uploads import UploadError, check_announced_size, read_photo_upload
 from bot import metrics, ratelimit
-from bot.engine import TranscriptEntry
+from bot.engine import TranscriptEntry, TurnResult
 from bot.hub import Hub
 from bot.media import MediaError, valid_key
 from bot.messages import Capabilities, Incoming, Location
@@ -98,6 +98,13 @@ def _visible(entry: Any) -> bool:
     """Commands the page sends itself (the greeting's /start) are not shown."""
     return not (
         entry.payload.get("from") == "resident" and str(entry.payload.get("text", "")).startswith("/")
+    )
+
+
+def turn_response(result: TurnResult) -> web.Response:
+    """What the page gets back for one message: what was stored of the turn, in order."""
+    return web.json_response(
+        {"messages": [to_message(t) for t in result.transcript if _visible(t)], "duplicate": result.duplicate}
     )
 
 
@@ -251,12 +258,7 @@ def add_routes(hub: Hub, app: web.Application) -> None:
                 location=location,
             )
         )
-        return web.json_response(
-            {
-                "messages": [to_message(t) for t in result.transcript if _visible(t)],
-                "duplicate": result.duplicate,
-            }
-        )
+        return turn_response(result)
 
     async def post_photo(request: web.Request) -> web.Response:
         """One photo as a message of its own: stored (cleaned) first, then one turn like any message.
@@ -302,12 +304,7 @@ def add_routes(hub: Hub, app: web.Application) -> None:
             raise
         if result.duplicate:
             store.discard(photo.key)  # the first upload's photo is the one on record
-        return web.json_response(
-            {
-                "messages": [to_message(t) for t in result.transcript if _visible(t)],
-                "duplicate": result.duplicate,
-            }
-        )
+        return turn_response(result)
 
     async def events(request: web.Request) -> web.StreamResponse:
         address = await authenticate(request, allow_cookie=True)

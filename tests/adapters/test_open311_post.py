@@ -15,12 +15,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot import reports
-from bot.bootstrap import prepare
-from bot.hub import Hub, build_hub
+from bot.hub import Hub
 from bot.models import OutboxMessage, Report, ReportEvent
 from bot.server import create_app
 from bot.settings import load_settings
 from bot.timeutil import utcnow
+from tests.hubs import prepared_hub
 
 BASE = "/open311/v2"
 INSIDE = ("37.7793", "-122.4193")  # City Hall
@@ -32,12 +32,8 @@ async def keyed_hub(database_url: str, tmp_path: Path) -> AsyncIterator[Hub]:
     settings = load_settings(
         DATABASE_URL=database_url, MEDIA_DIR=tmp_path / "media", OPEN311_API_KEYS="k1,k2", _env_file=None
     )
-    hub = build_hub(settings)
-    await prepare(hub.db, auto_upgrade=True, knowledge=hub.services.knowledge)
-    try:
+    async with prepared_hub(settings) as hub:
         yield hub
-    finally:
-        await hub.close()
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from bot import reports
-from bot.bootstrap import prepare
 from bot.hub import Hub, build_hub
 from bot.messages import Choice, Incoming, Location, Outgoing, Photo
 from bot.models import Conversation, OutboxMessage, Report, Subscription
 from bot.settings import Settings
 from bot.timeutil import utcnow
 from tests.fakes.nominatim import FakeNominatim, nominatim_server  # noqa: F401 (a fixture)
+from tests.hubs import prepared_hub
 
 _ids = itertools.count()
 MARKET_5TH = Location(37.7829, -122.4074)
@@ -299,9 +299,7 @@ async def test_typed_places_are_geocoded_when_a_geocoder_is_configured(
     settings: Settings,
     nominatim_server: FakeNominatim,  # noqa: F811 (the imported fixture)
 ) -> None:
-    hub = build_hub(settings.model_copy(update={"GEOCODER_URL": nominatim_server.url}))
-    await prepare(hub.db, auto_upgrade=True, knowledge=hub.services.knowledge)
-    try:
+    async with prepared_hub(settings.model_copy(update={"GEOCODER_URL": nominatim_server.url})) as hub:
         r = Resident(hub, channel="console")
         await r.say("the walk signal is not working, cars don't stop")
         await r.say("yes")
@@ -324,5 +322,3 @@ async def test_typed_places_are_geocoded_when_a_geocoder_is_configured(
         await third.say("yes")
         said = await third.say("Oakland City Hall")
         assert "couldn't find that on the city map" in said and "Where:** Oakland City Hall" in said
-    finally:
-        await hub.close()
