@@ -33,20 +33,33 @@ BASE_BACKOFF_S = 2.0
 MAX_BACKOFF_S = 3600.0
 
 
-def backoff(attempts: int) -> float:
+def backoff(attempts: int, base_s: float = BASE_BACKOFF_S) -> float:
     """Exponential backoff with jitter: 2 s, 4 s, 8 s ... capped at an hour."""
-    delay = min(MAX_BACKOFF_S, BASE_BACKOFF_S * 2 ** max(0, attempts - 1))
+    delay = min(MAX_BACKOFF_S, base_s * 2 ** max(0, attempts - 1))
     return delay * random.uniform(0.8, 1.2)
 
 
 class OutboxWorker:
+    """`lease` is how long a claimed row is this worker's before another may take it
+    (it must outlast sending one batch); `base_backoff_s` is the first retry's delay when
+    the platform names none. Both are for operators and tests; the defaults suit production."""
+
     def __init__(
-        self, db: Database, channels: Mapping[str, Channel], *, max_attempts: int = 8, batch: int = 20
+        self,
+        db: Database,
+        channels: Mapping[str, Channel],
+        *,
+        max_attempts: int = 8,
+        batch: int = 20,
+        lease: timedelta = LEASE,
+        base_backoff_s: float = BASE_BACKOFF_S,
     ) -> None:
         self.db = db
         self.channels = channels
         self.max_attempts = max_attempts
         self.batch = batch
+        self.lease = lease
+        self.base_backoff_s = base_backoff_s
 
     async def claim(self, now: datetime) -> list[OutboxMessage]:
         earlier = aliased(OutboxMessage)
@@ -72,7 +85,7 @@ class OutboxWorker:
             rows = list((await session.scalars(query)).all())
             for row in rows:
                 row.status = "sending"
-                row.lease_until = now + LEASE
+                row.lease_until = now + self.lease
                 row.attempts += 1
         return rows
 
@@ -105,7 +118,7 @@ class OutboxWorker:
             await self._set(row.id, status="failed", lease_until=None, last_error=reason[:2000])
             metrics.OUTBOX.labels(row.channel, "failed").inc()
             return
-        delay = retry_after if retry_after is not None else backoff(row.attempts)
+        delay = retry_after if retry_after is not None else backoff(row.attempts, self.base_backoff_s)
         await self._set(
             row.id,
             status="pending",
