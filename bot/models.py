@@ -221,6 +221,9 @@ class Report(Base):
     __table_args__ = (
         Index("ix_reports_service_status", "service_code", "status"),
         Index("ix_reports_created_at", "created_at"),
+        # "Already reported nearby?": by position, and by the same address typed another way.
+        Index("ix_reports_service_lat", "service_code", "lat"),
+        Index("ix_reports_address_key", "address_key", "service_code"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -234,7 +237,7 @@ class Report(Base):
     address: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The address folded for comparison ("5th and Market" == "Market St & 5th St"),
     # so a duplicate is found even without coordinates.
-    address_key: Mapped[str | None] = mapped_column(String(300), nullable=True, index=True)
+    address_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Media keys of stored photos (served at /media/{key}) or external http(s) URLs (Open311).
     media: Mapped[list[Any]] = mapped_column(default=list)

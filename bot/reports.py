@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import upsert_insert
@@ -147,30 +147,30 @@ async def nearby_open(
     folded address: what a resident should see before filing the same problem again.
     Nearest first; by address, newest first."""
     key = normalise_address(place) if place else ""
-    near: list[ColumnElement[bool]] = []
+    # One query per way of being "the same place", each able to use its own index
+    # (service and latitude; address key): an OR of the two would scan the service's reports.
+    wheres: list[ColumnElement[bool]] = []
     if lat is not None and lon is not None:
         dlat, dlon = degrees_box(lat, radius_m)
-        near.append(Report.lat.between(lat - dlat, lat + dlat) & Report.lon.between(lon - dlon, lon + dlon))
+        wheres.append(Report.lat.between(lat - dlat, lat + dlat) & Report.lon.between(lon - dlon, lon + dlon))
     if key:
-        near.append(Report.address_key == key)
-    if not near:
-        return []
-    candidates = (
-        await session.scalars(
+        wheres.append(Report.address_key == key)
+    candidates: dict[int, Report] = {}
+    for where in wheres:
+        rows = await session.scalars(
             select(Report)
-            .where(Report.service_code == service_code, Report.status != "closed", or_(*near))
-            .order_by(Report.created_at.desc())
-            .limit(50)
+            .where(Report.service_code == service_code, where, Report.status != "closed")
+            .limit(200)  # no ORDER BY: sorting here would tempt the planner off the range index
         )
-    ).all()
+        candidates.update((r.id, r) for r in rows.all())
 
     def distance(report: Report) -> float:
         if lat is None or lon is None or report.lat is None or report.lon is None:
             return 0.0 if key and report.address_key == key else float("inf")
         return distance_m(lat, lon, report.lat, report.lon)
 
-    found = [r for r in candidates if distance(r) <= radius_m or (key and r.address_key == key)]
-    found.sort(key=distance)
+    found = [r for r in candidates.values() if distance(r) <= radius_m or (key and r.address_key == key)]
+    found.sort(key=lambda r: (distance(r), -r.created_at.timestamp()))
     return found[:limit]
 
 

@@ -48,8 +48,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("address_key", sa.String(length=300), nullable=True))
         batch_op.add_column(sa.Column("contact", JSON, nullable=False, server_default="{}"))
         batch_op.add_column(sa.Column("department", sa.String(length=200), nullable=True))
-        batch_op.create_index("ix_reports_address_key", ["address_key"], unique=False)
+        batch_op.create_index("ix_reports_address_key", ["address_key", "service_code"], unique=False)
         batch_op.create_index("ix_reports_created_at", ["created_at"], unique=False)
+        batch_op.create_index("ix_reports_service_lat", ["service_code", "lat"], unique=False)
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
         batch_op.create_index("ix_subscriptions_address", ["channel", "address"], unique=False)
     with op.batch_alter_table("report_events", schema=None) as batch_op:
@@ -66,6 +67,7 @@ def downgrade() -> None:
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
         batch_op.drop_index("ix_subscriptions_address")
     with op.batch_alter_table("reports", schema=None) as batch_op:
+        batch_op.drop_index("ix_reports_service_lat")
         batch_op.drop_index("ix_reports_created_at")
         batch_op.drop_index("ix_reports_address_key")
         batch_op.drop_column("department")
