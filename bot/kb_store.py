@@ -103,12 +103,14 @@ async def load_vectors(session: AsyncSession) -> dict[str, np.ndarray]:
 
 
 async def save_vectors(session: AsyncSession, vectors: dict[str, np.ndarray]) -> None:
-    for key, vector in vectors.items():
-        await session.execute(
-            upsert_insert(session, PhrasingVector)
-            .values(key=key, vector=np.asarray(vector, dtype=np.float32).tobytes())
-            .on_conflict_do_nothing(index_elements=["key"])
-        )
+    """Store new vectors in one statement (executemany); another process may have stored
+    some of them meanwhile, which is fine: a vector is a pure function of its key."""
+    if not vectors:
+        return
+    rows = [{"key": k, "vector": np.asarray(v, dtype=np.float32).tobytes()} for k, v in vectors.items()]
+    await session.execute(
+        upsert_insert(session, PhrasingVector).on_conflict_do_nothing(index_elements=["key"]), rows
+    )
 
 
 async def is_empty(session: AsyncSession) -> bool:
