@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,15 @@ def _parser() -> argparse.ArgumentParser:
         help="when closing: fixed, duplicate, not_city_responsibility or no_further_action (default fixed)",
     )
     set_status.set_defaults(handler=_report_set_status)
+
+    stats = commands.add_parser(
+        "stats", help="reports per service, per street or area, open and closed, median time to close"
+    )
+    stats.add_argument("--csv", action="store_true", help="one CSV table with a `section` column")
+    stats.add_argument(
+        "--since", type=_date_argument, metavar="YYYY-MM-DD", help="only reports filed on or after this date"
+    )
+    stats.set_defaults(handler=_stats)
 
     for plugin in adapter_plugins():
         plugin.add_commands(commands)
@@ -317,6 +327,35 @@ async def _kb_export(args: argparse.Namespace, settings: Settings) -> int:
     if folder or args.services:
         parts.append(f"{len(catalogue.services)} services")
     print(f"exported {' and '.join(parts)} to {args.path}")
+    return 0
+
+
+def _date_argument(raw: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{raw}' is not a date: use YYYY-MM-DD, e.g. 2024-05-01") from None
+
+
+async def _stats(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime, time
+
+    from bot.stats import report_stats
+    from bot.stats_format import as_text, empty_message, write_csv
+
+    since = datetime.combine(args.since, time(0), tzinfo=settings.time_zone) if args.since else None
+    hub = await open_hub(settings)
+    try:
+        async with hub.db.reading() as session:
+            stats = await report_stats(session, since=since, time_zone=settings.time_zone)
+    finally:
+        await hub.close()
+    if args.csv:
+        write_csv(stats, sys.stdout)
+        if stats.empty:
+            print(empty_message(stats), file=sys.stderr)
+    else:
+        print(as_text(stats))
     return 0
 
 
