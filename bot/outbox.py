@@ -97,6 +97,12 @@ class OutboxWorker:
         return len(rows)
 
     async def _deliver(self, row: OutboxMessage) -> None:
+        # A batch that took longer than its lease may have been claimed again by another
+        # worker: send only while the claim is surely ours, or the message goes out twice.
+        margin = min(timedelta(seconds=5), self.lease / 10)
+        if row.lease_until is None or utcnow() >= row.lease_until - margin:
+            log.info("outbox %s: lease ran out before sending; left for the next claim", row.id)
+            return
         channel = self.channels[row.channel]
         message = degrade(Outgoing.from_json(row.payload), channel.capabilities)
         try:
@@ -107,7 +113,7 @@ class OutboxWorker:
             log.exception("outbox %s: unexpected error sending to %s", row.id, row.channel)
             await self._failed(row, f"{type(exc).__name__}: {exc}", None, False)
         else:
-            await self._set(row.id, status="sent", sent_at=utcnow(), lease_until=None, last_error=None)
+            await self._set(row, status="sent", sent_at=utcnow(), lease_until=None, last_error=None)
             metrics.OUTBOX.labels(row.channel, "sent").inc()
 
     async def _failed(
@@ -115,12 +121,12 @@ class OutboxWorker:
     ) -> None:
         if permanent or row.attempts >= self.max_attempts:
             log.warning("outbox %s to %s failed for good: %s", row.id, row.channel, reason)
-            await self._set(row.id, status="failed", lease_until=None, last_error=reason[:2000])
+            await self._set(row, status="failed", lease_until=None, last_error=reason[:2000])
             metrics.OUTBOX.labels(row.channel, "failed").inc()
             return
         delay = retry_after if retry_after is not None else backoff(row.attempts, self.base_backoff_s)
         await self._set(
-            row.id,
+            row,
             status="pending",
             lease_until=None,
             last_error=reason[:2000],
@@ -128,9 +134,21 @@ class OutboxWorker:
         )
         metrics.OUTBOX.labels(row.channel, "retry").inc()
 
-    async def _set(self, row_id: int, **values: object) -> None:
+    async def _set(self, row: OutboxMessage, **values: object) -> None:
+        """Record the outcome of our claim only: each claim counts one attempt, so a row
+        whose attempts moved on was claimed again, and the other worker's outcome stands."""
         async with self.db.transaction() as session:
-            await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
+            result = await session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == row.id,
+                    OutboxMessage.status == "sending",
+                    OutboxMessage.attempts == row.attempts,
+                )
+                .values(**values)
+            )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            log.warning("outbox %s: claimed again by another worker while this one was sending", row.id)
 
     async def pending_count(self) -> int:
         async with self.db.reading() as session:

@@ -131,3 +131,26 @@ async def test_a_row_left_sending_by_a_dead_worker_is_claimed_again(db: Database
 def test_backoff_grows_and_is_capped() -> None:
     assert 1.5 < backoff(1) < 2.5 and 3 < backoff(2) < 5
     assert backoff(50) <= 3600 * 1.2
+
+
+async def test_a_claim_whose_lease_ran_out_is_neither_sent_nor_recorded(db: Database) -> None:
+    channel = FlakyChannel()
+    await enqueue(db, [("a", "once")])
+    slow = OutboxWorker(db, {"flaky": channel}, lease=timedelta(milliseconds=50))
+    (stale,) = await slow.claim(utcnow())
+    await asyncio.sleep(0.1)  # the slow worker stalls past its lease...
+    await OutboxWorker(db, {"flaky": channel}).run_once()  # ...and another claims and sends
+    await slow._deliver(stale)  # the slow worker wakes up with its old claim
+    assert channel.delivered["a"] == ["once"]  # sent once
+    assert await statuses(db) == [("sent", 2, None)]
+
+
+async def test_a_late_outcome_does_not_overwrite_the_new_claim(db: Database) -> None:
+    channel = FlakyChannel(failures=1)
+    await enqueue(db, [("a", "late")])
+    first = OutboxWorker(db, {"flaky": channel}, lease=timedelta(seconds=30))
+    (claimed,) = await first.claim(utcnow())
+    async with db.transaction() as s:  # meanwhile another worker reclaimed and delivered it
+        await s.execute(update(OutboxMessage).values(status="sent", attempts=2, lease_until=None))
+    await first._failed(claimed, "platform said no", None, False)  # the first worker's late failure
+    assert await statuses(db) == [("sent", 2, None)]
