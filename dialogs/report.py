@@ -19,7 +19,7 @@ from dialogs import report_questions as questions
 from dialogs import texts
 from dialogs.answer import answer_reply
 from dialogs.report_draft import Draft
-from dialogs.report_place import place_in, take_place
+from dialogs.report_place import looks_like_place, place_in, take_place
 from dialogs.status import when
 from dialogs.understanding import understand
 from knowledge.catalogue import Catalogue, Service
@@ -330,10 +330,9 @@ async def _photos(ctx: Context, step: str, draft: Draft, incoming: Incoming) -> 
     }:
         draft.photos_done = True
         return await advance(ctx, draft)
-    if incoming.location is not None:  # the resident moved on to the place
-        draft.photos_done = True
-        result = await take_place(ctx.services, draft, incoming)
-        return await advance(ctx, draft, lead=result.error or "")
+    if incoming.location is not None or (not draft.has_place and looks_like_place(incoming.text)):
+        draft.photos_done = True  # no photo: the resident moved on to the place
+        return await _place(ctx, "place", draft, incoming)
     return await advance(ctx, draft, lead="To add a photo, attach it here; if you have none, tap **Skip**.")
 
 

@@ -87,6 +87,15 @@ def place_in(text: str) -> str | None:
     return None
 
 
+def looks_like_place(text: str) -> bool:
+    """'5th and Market', '1420 Noe St', '37.77, -122.41': a place typed where something
+    else was asked, to be taken as the place rather than asked for again."""
+    folded = text.strip()
+    if not folded or folded.endswith("?") or len(folded) > 120:
+        return False
+    return parse_coordinates(folded) is not None or bool(_STREETY.search(folded))
+
+
 @dataclass(frozen=True, slots=True)
 class PlaceResult:
     """`error`: refused, say why and ask again. Otherwise the draft was updated and

@@ -293,6 +293,8 @@ async def test_an_answer_about_a_reportable_problem_offers_to_file_one(hub: Hub)
     assert "photo" in said.lower()
     said = await r.say("what's the weather like on mars")  # not a choice, not a photo: explained
     assert "tap **Skip**" in said
+    said = await r.say("it's outside 1600 Shotwell St")  # no photo, the place instead: taken as such
+    assert "What make is it" in said
 
 
 async def test_typed_places_are_geocoded_when_a_geocoder_is_configured(
