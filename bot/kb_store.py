@@ -8,6 +8,7 @@ is seen by the next question everywhere, without a restart.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,6 +171,8 @@ class KnowledgeCache:
         return self._understander
 
 
+@functools.cache
 def sample_triage_examples(directory: Path = SAMPLE_DIR) -> TriageExamples:
+    """The bundled examples, read once per process (they ship with the code)."""
     path = directory / TRIAGE_FILE
     return load_triage_examples(path) if path.exists() else TriageExamples()

@@ -2,11 +2,18 @@
 
 Set CIVIC311_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1:5432/test) to run
 every database test on PostgreSQL too; each test gets its own freshly created database.
+
+`database_url` is empty. `settings` (and so `hub` and `db`) point at a copy of a database
+that `bootstrap.prepare` readied once per test session: migrated, with the sample city and
+its phrasing vectors. Copying a file (SQLite) or a template database (PostgreSQL) takes
+milliseconds where preparing takes most of a second, hundreds of times per run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -39,13 +46,14 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     yield
 
 
-async def _create_pg_database() -> tuple[str, str]:
+async def _create_pg_database(template: str | None = None) -> tuple[str, str]:
     assert POSTGRES_URL
     base = make_url(normalise_database_url(POSTGRES_URL))
     name = "civic311_t_" + uuid.uuid4().hex[:12]
     admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        copy = f' TEMPLATE "{template}"' if template else ""
+        await conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     await admin.dispose()
     return base.set(database=name).render_as_string(hide_password=False), name
 
@@ -72,9 +80,58 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         await _drop_pg_database(name)
 
 
+_TEMPLATES: dict[str, str] = {}  # backend -> the prepared template (a file path or a database name)
+
+
+async def _prepared_template(backend: str, folder: Path) -> str:
+    if backend in _TEMPLATES:
+        return _TEMPLATES[backend]
+    if backend == "sqlite":
+        path = folder / "template.db"
+        url = f"sqlite+aiosqlite:///{path}"
+    else:
+        url, name = await _create_pg_database()
+    settings = load_settings(DATABASE_URL=url, MEDIA_DIR=folder / "media", _env_file=None)
+    async with prepared_hub(settings):
+        pass
+    if backend == "sqlite":  # everything into the main file, so copying it copies all
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    _TEMPLATES[backend] = str(path) if backend == "sqlite" else name
+    return _TEMPLATES[backend]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_templates() -> Iterator[None]:
+    yield
+    if POSTGRES_URL and "postgresql" in _TEMPLATES:
+        import asyncio
+
+        asyncio.run(_drop_pg_database(_TEMPLATES["postgresql"]))
+
+
+@pytest.fixture(params=BACKENDS)
+async def prepared_url(
+    request: pytest.FixtureRequest, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A URL to a database of each backend that is migrated and holds the sample city."""
+    template = await _prepared_template(request.param, tmp_path_factory.getbasetemp())
+    if request.param == "sqlite":
+        shutil.copyfile(template, tmp_path / "test.db")
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
+    url, name = await _create_pg_database(template=template)
+    try:
+        yield url
+    finally:
+        await _drop_pg_database(name)
+
+
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return load_settings(DATABASE_URL=database_url, MEDIA_DIR=tmp_path / "media", _env_file=None)
+def settings(prepared_url: str, tmp_path: Path) -> Settings:
+    return load_settings(DATABASE_URL=prepared_url, MEDIA_DIR=tmp_path / "media", _env_file=None)
 
 
 @pytest.fixture
@@ -86,7 +143,8 @@ async def hub(settings: Settings) -> AsyncIterator[Hub]:
 
 @pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[Database]:
-    """A migrated, empty database."""
+    """A migrated database with no reports, conversations or outbox rows (the sample city's
+    knowledge base and catalogue are in it)."""
     from bot.migrate import upgrade
 
     db = Database(settings.DATABASE_URL)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from bot import reports
 from bot.hub import Hub
 from bot.models import OutboxMessage, Report, ReportEvent
 from bot.server import create_app
-from bot.settings import load_settings
+from bot.settings import Settings
 from bot.timeutil import utcnow
 from tests.hubs import prepared_hub
 
@@ -28,11 +27,8 @@ PACIFIC = ("37.75", "-122.55")  # a few kilometres off Ocean Beach
 
 
 @pytest.fixture
-async def keyed_hub(database_url: str, tmp_path: Path) -> AsyncIterator[Hub]:
-    settings = load_settings(
-        DATABASE_URL=database_url, MEDIA_DIR=tmp_path / "media", OPEN311_API_KEYS="k1,k2", _env_file=None
-    )
-    async with prepared_hub(settings) as hub:
+async def keyed_hub(settings: Settings) -> AsyncIterator[Hub]:
+    async with prepared_hub(settings.model_copy(update={"OPEN311_API_KEYS": "k1,k2"})) as hub:
         yield hub
 
 
