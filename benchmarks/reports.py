@@ -21,9 +21,10 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
+
+from _scratch import scratch_postgres  # benchmarks/ is on the path when run as a script
 
 from bot import reports
 from bot.bootstrap import prepare
@@ -156,24 +157,8 @@ async def main() -> None:
         await run(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}", n, "SQLite")
     pg = os.environ.get("CIVIC311_BENCH_POSTGRES_URL")
     if pg:
-        from sqlalchemy import text
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        from bot.settings import normalise_database_url
-
-        base = make_url(normalise_database_url(pg))
-        name = "civic311_bench_" + uuid.uuid4().hex[:8]
-        admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            await run(base.set(database=name).render_as_string(hide_password=False), n, "PostgreSQL")
-        finally:
-            async with admin.connect() as conn:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            await admin.dispose()
-
+        async with scratch_postgres(pg) as url:
+            await run(url, n, "PostgreSQL")
 
 if __name__ == "__main__":
     asyncio.run(main())

@@ -23,12 +23,13 @@ import statistics
 import tempfile
 import time
 import tracemalloc
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from _scratch import scratch_postgres  # benchmarks/ is on the path when run as a script
 
 from bot.bootstrap import prepare
 from bot.db import Database
@@ -146,23 +147,8 @@ async def measure(url: str, n: int) -> dict[str, Any]:
 
 
 async def on_postgres(base_url: str, n: int) -> dict[str, Any]:
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from bot.settings import normalise_database_url
-
-    base = make_url(normalise_database_url(base_url))
-    name = "civic311_bench_" + uuid.uuid4().hex[:8]
-    admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        return await measure(base.set(database=name).render_as_string(hide_password=False), n)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with scratch_postgres(base_url) as url:
+        return await measure(url, n)
 
 
 async def run(n: int) -> dict[str, Any]:
