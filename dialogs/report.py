@@ -20,7 +20,7 @@ from dialogs import texts
 from dialogs.answer import answer_reply
 from dialogs.report_draft import Draft
 from dialogs.report_place import looks_like_place, place_in, take_place
-from dialogs.status import when
+from dialogs.status import status_reply, when
 from dialogs.understanding import understand
 from knowledge.catalogue import Catalogue, Service
 from knowledge.understand import ANSWER_AT, ServiceHit, Understanding
@@ -520,8 +520,6 @@ async def report(ctx: Context, state: State, incoming: Incoming) -> Step:
     step = state.step or "kind"
     interrupted = await _interruption(ctx, step, incoming)
     if interrupted is not None:
-        from dialogs.status import status_reply
-
         if interrupted.intent == "status":
             aside = (await status_reply(ctx, interrupted.report_number)).replies
         else:
@@ -546,7 +544,7 @@ async def report(ctx: Context, state: State, incoming: Incoming) -> Step:
 
 async def _reprompt(ctx: Context, step: str, draft: Draft) -> Step:
     catalogue = await _catalogue(ctx)
-    if step in ("kind",):
+    if step == "kind":
         return _ask_kind(catalogue, draft)
     if step == "group":
         return _ask_group(catalogue, draft)
