@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 from multidict import MultiDict
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.open311 import present, queries
@@ -177,7 +176,7 @@ async def get_request(request: web.Request, fmt: str) -> web.Response:
     if not number.isdigit() or len(number) > 18:
         raise ApiError(404, f"service_request_id: there is no request '{number[:40]}'.")
     async with hub.db.reading() as session:
-        report = await session.scalar(select(Report).where(Report.number == number))
+        report = await reports.find(session, number)
         if report is None:
             raise ApiError(404, f"service_request_id: there is no request '{number}'.")
         entries = await _request_entries(hub, session, [report])
