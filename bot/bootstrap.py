@@ -6,7 +6,15 @@ import logging
 
 from bot import catalogue_store, kb_store, migrate
 from bot.db import Database
-from knowledge.loader import FAQ_FILE, SAMPLE_DIR, SERVICES_FILE, load_catalogue, load_knowledge
+from knowledge.loader import (
+    FAQ_FILE,
+    SAMPLE_DIR,
+    SERVICES_FILE,
+    TRAINING_FILE,
+    load_catalogue,
+    load_knowledge,
+    load_training,
+)
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +27,7 @@ async def prepare(
     db: Database, *, auto_upgrade: bool, knowledge: kb_store.KnowledgeCache | None = None
 ) -> None:
     """Upgrade (SQLite, or when asked) or insist the schema is current, then load the
-    bundled sample city into an empty knowledge base and an empty service catalogue."""
+    bundled sample city into an empty knowledge base, service catalogue and training set."""
     if auto_upgrade:
         await migrate.upgrade(db)
     elif await migrate.pending(db):
@@ -35,8 +43,11 @@ async def prepare(
                 session, load_catalogue(SAMPLE_DIR / SERVICES_FILE)
             )
             log.info("loaded the sample city's service catalogue: %d services", services.added)
+        if await kb_store.training_is_empty(session):
+            count = await kb_store.import_training(session, load_training(SAMPLE_DIR / TRAINING_FILE))
+            log.info("loaded the sample city's training examples: %d", count)
     if knowledge is not None:
-        # Build the search index now (and store any new phrasing vectors), so the
+        # Build the search index and train (storing new vectors and models) now, so the
         # first resident does not wait for it.
         async with db.transaction() as session:
             await knowledge.current(session)

@@ -51,18 +51,48 @@ def _parser() -> argparse.ArgumentParser:
     kb_commands = kb.add_subparsers(dest="kb_command", required=True, metavar="ACTION")
     kb_import = kb_commands.add_parser(
         "import",
-        help="import YAML: a file of entries and synonyms or of services, or a folder with both files",
+        help="import YAML: a file of entries and synonyms, of services or of training examples, "
+        "or a folder with faq.yaml, services.yaml and training.yaml",
     )
     kb_import.add_argument("path", type=Path)
     kb_import.set_defaults(handler=_kb_import)
     kb_export = kb_commands.add_parser(
-        "export", help="write the knowledge base to a YAML file, or both files into a folder"
+        "export", help="write the knowledge base to a YAML file, or all three files into a folder"
     )
-    kb_export.add_argument("path", type=Path, help="a .yaml file, or a folder for faq.yaml and services.yaml")
     kb_export.add_argument(
+        "path", type=Path, help="a .yaml file, or a folder for faq.yaml, services.yaml and training.yaml"
+    )
+    what = kb_export.add_mutually_exclusive_group()
+    what.add_argument(
         "--services", action="store_true", help="write the service catalogue (instead of the knowledge base)"
     )
+    what.add_argument(
+        "--training", action="store_true", help="write the training examples (instead of the knowledge base)"
+    )
     kb_export.set_defaults(handler=_kb_export)
+    kb_check = kb_commands.add_parser(
+        "check",
+        help="how well the assistant understands: cross-validated figures per intent, service and entry, "
+        "the worst confusions, and the figures on a labelled set",
+    )
+    kb_check.add_argument(
+        "labelled",
+        nargs="?",
+        type=Path,
+        metavar="SET.jsonl",
+        help='a labelled set, one JSON object a line: {"text": ..., "expect": ..., "id"|"service": ...}',
+    )
+    kb_check.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    kb_check.add_argument(
+        "--min-overall", type=float, default=0.0, help="exit 1 when the labelled set scores below this"
+    )
+    kb_check.add_argument(
+        "--min-emergency-recall",
+        type=float,
+        default=0.0,
+        help="exit 1 when 911 recall on the set is below this",
+    )
+    kb_check.set_defaults(handler=_kb_check)
 
     report = commands.add_parser("report", help="service requests, as staff would handle them")
     report_commands = report.add_subparsers(dest="report_command", required=True, metavar="ACTION")
@@ -265,6 +295,14 @@ async def _kb_import(args: argparse.Namespace, settings: Settings) -> int:
                     f"service catalogue: {services.added} added, {services.updated} updated, "
                     f"{services.unchanged} unchanged, {services.departments} departments"
                 )
+            if content.training is not None:
+                known = {s.code for s in (await catalogue_store.load(session)).services}
+                if unknown := sorted(set(content.training.services) - known):
+                    raise UserError(
+                        f"nothing imported: training examples name unknown services: {', '.join(unknown)}"
+                    )
+                count = await kb_store.import_training(session, content.training)
+                lines.append(f"training examples: {count}")
     finally:
         await hub.close()
     print(f"imported {args.path}: " + "; ".join(lines))
@@ -300,14 +338,22 @@ async def _report_set_status(args: argparse.Namespace, settings: Settings) -> in
 
 async def _kb_export(args: argparse.Namespace, settings: Settings) -> int:
     from bot import catalogue_store, kb_store
-    from knowledge.loader import FAQ_FILE, SERVICES_FILE, dump_catalogue, dump_knowledge
+    from knowledge.loader import (
+        FAQ_FILE,
+        SERVICES_FILE,
+        TRAINING_FILE,
+        dump_catalogue,
+        dump_knowledge,
+        dump_training,
+    )
 
-    folder = args.path.is_dir() or (not args.path.suffix and not args.services)
+    folder = args.path.is_dir() or (not args.path.suffix and not args.services and not args.training)
     hub = await open_hub(settings)
     try:
         async with hub.db.reading() as session:
             kb = await kb_store.load(session)
             catalogue = await catalogue_store.load(session)
+            training = await kb_store.load_training(session)
     finally:
         await hub.close()
     try:
@@ -315,19 +361,78 @@ async def _kb_export(args: argparse.Namespace, settings: Settings) -> int:
             args.path.mkdir(parents=True, exist_ok=True)
             dump_knowledge(kb, args.path / FAQ_FILE)
             dump_catalogue(catalogue, args.path / SERVICES_FILE)
+            dump_training(training, args.path / TRAINING_FILE)
         elif args.services:
             dump_catalogue(catalogue, args.path)
+        elif args.training:
+            dump_training(training, args.path)
         else:
             dump_knowledge(kb, args.path)
     except OSError as exc:
         raise UserError(f"cannot write {args.path}: {exc.strerror or exc}") from None
     parts = []
-    if folder or not args.services:
+    if folder or not (args.services or args.training):
         parts.append(f"{len(kb.entries)} entries and {len(kb.synonyms)} synonym groups")
     if folder or args.services:
         parts.append(f"{len(catalogue.services)} services")
+    if folder or args.training:
+        parts.append(f"{len(training)} training examples")
     print(f"exported {' and '.join(parts)} to {args.path}")
     return 0
+
+
+async def _kb_check(args: argparse.Namespace, settings: Settings) -> int:
+    from knowledge import evaluate
+
+    if args.folds < 2:
+        raise UserError("--folds must be 2 or more")
+    labelled = None
+    if args.labelled is not None:
+        try:
+            labelled = evaluate.read_labelled(args.labelled)
+        except OSError as exc:
+            raise UserError(f"cannot read {args.labelled}: {exc.strerror or exc}") from None
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    hub = await open_hub(settings)
+    try:
+        async with hub.db.reading() as session:
+            understander = await hub.knowledge.current(session)
+    finally:
+        await hub.close()
+    print(f"{len(understander.examples)} examples; cross-validated over {args.folds} folds")
+    reports = await asyncio.to_thread(evaluate.cross_validate, understander, args.folds)
+    for name, report in reports.items():
+        _print_report(f"cross-validated: {name}", report)
+    if labelled is None:
+        return 0
+    result = evaluate.score_set(understander, labelled)
+    _print_report(f"labelled set {args.labelled} ({len(labelled)} messages)", result)
+    recall = next((f.ratio for f in result.figures if f.name == "emergency"), 1.0)
+    short = [
+        name
+        for name, value, floor in (
+            ("overall", result.overall, args.min_overall),
+            ("emergency recall", recall, args.min_emergency_recall),
+        )
+        if value < floor
+    ]
+    if short:
+        print(f"FALLS SHORT: {', '.join(short)}")
+        return 1
+    return 0
+
+
+def _print_report(title: str, report: Any) -> None:
+    print(f"\n== {title}: {report.overall:.3f} overall")
+    for figure in report.figures:
+        print(f"  {figure.name:<32} {figure.correct:>5}/{figure.total:<5} {figure.ratio:.3f}")
+    for name, value in report.notes.items():
+        print(f"  {name}: {value:.3f}")
+    if report.confusions:
+        print("  most confused (wanted -> got: count):")
+        for wanted, got, count in report.confusions:
+            print(f"    {wanted} -> {got}: {count}")
 
 
 def _date_argument(raw: str) -> date:

@@ -8,28 +8,29 @@ is seen by the next question everywhere, without a restart.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import catalogue_store
 from bot.db import is_read_only, upsert_insert
-from bot.models import KnowledgeEntry, PhrasingVector, SynonymGroup
+from bot.models import (
+    EmergencyAdvice,
+    KnowledgeEntry,
+    PhrasingVector,
+    SynonymGroup,
+    TrainedModel,
+    TrainingExample,
+)
 from bot.revision import bump_revision, revision
 from bot.timeutil import utcnow
 from knowledge.embeddings import Embedder, load_default, text_key
-from knowledge.loader import (
-    SAMPLE_DIR,
-    TRIAGE_FILE,
-    load_triage_examples,
-)
+from knowledge.learned import Learned, digest
 from knowledge.model import Entry, EntryLink, KnowledgeBase
-from knowledge.triage import TriageExamples
+from knowledge.training import TrainingData, examples
 from knowledge.understand import Understander
 
 
@@ -98,6 +99,47 @@ async def import_kb(session: AsyncSession, kb: KnowledgeBase, *, author: str | N
     return ImportResult(added, updated, unchanged, len(kb.synonyms))
 
 
+async def load_training(session: AsyncSession) -> TrainingData:
+    rows = (
+        await session.execute(
+            select(TrainingExample.label, TrainingExample.text).order_by(TrainingExample.id)
+        )
+    ).all()
+    advice = (await session.execute(select(EmergencyAdvice.kind, EmergencyAdvice.advice))).all()
+    return TrainingData.from_rows(
+        [(label, text) for label, text in rows], {kind: text for kind, text in advice}
+    )
+
+
+async def import_training(session: AsyncSession, data: TrainingData) -> int:
+    """Replace the training examples and emergency advice with `data` (a training file is
+    the whole set, like the synonym list); the revision moves, so every process retrains."""
+    await session.execute(delete(TrainingExample))
+    await session.execute(delete(EmergencyAdvice))
+    rows = [{"label": label, "text": text} for label, text in data.rows()]
+    if rows:
+        await session.execute(insert(TrainingExample), rows)
+    session.add_all(EmergencyAdvice(kind=k, advice=v) for k, v in data.advice.items())
+    await bump_revision(session)
+    return len(rows)
+
+
+async def training_is_empty(session: AsyncSession) -> bool:
+    return await session.scalar(select(TrainingExample.id).limit(1)) is None
+
+
+async def load_learned(session: AsyncSession, key: str) -> Learned | None:
+    blob = await session.scalar(select(TrainedModel.blob).where(TrainedModel.digest == key))
+    return Learned.from_bytes(blob) if blob is not None else None
+
+
+async def save_learned(session: AsyncSession, key: str, learned: Learned) -> None:
+    await session.execute(
+        upsert_insert(session, TrainedModel).on_conflict_do_nothing(index_elements=["digest"]),
+        [{"digest": key, "blob": learned.to_bytes(), "created_at": utcnow()}],
+    )
+
+
 async def load_vectors(session: AsyncSession) -> dict[str, np.ndarray]:
     rows = await session.execute(select(PhrasingVector.key, PhrasingVector.vector))
     return {key: np.frombuffer(blob, dtype=np.float32) for key, blob in rows.all()}
@@ -120,15 +162,17 @@ async def is_empty(session: AsyncSession) -> bool:
 
 _VECTOR_MEMO: dict[str, np.ndarray] = {}
 _VECTOR_MEMO_MAX = 200_000  # about 300 MB at 384 float32s; beyond that, read from the database
+# Trained models by the digest of their examples: pure functions of it, like vectors.
+_LEARNED_MEMO: dict[str, Learned] = {}
+_LEARNED_MEMO_MAX = 8
 
 
 class KnowledgeCache:
-    """Per-process understander (knowledge base and service catalogue), rebuilt when
-    the database revision moves."""
+    """Per-process understander (knowledge base, service catalogue, training examples and
+    the models learned from them), rebuilt when the database revision moves."""
 
     def __init__(self, *, embedder: Callable[[], Embedder | None] = load_default) -> None:
         self._embedder = embedder
-        self._triage_examples = sample_triage_examples()
         self._revision: int | None = None
         self._understander: Understander | None = None
         self._lock = asyncio.Lock()
@@ -139,40 +183,45 @@ class KnowledgeCache:
             return self._understander
         async with self._lock:
             if self._understander is None or rev != self._revision:
-                kb = await load(session)
-                catalogue = await catalogue_store.load(session)
-                vectors = await load_vectors(session)
-                known = set(vectors)
-                # Vectors are a pure function of (model, text): reuse what this process
-                # already computed for another database or an earlier revision.
-                vectors.update({k: v for k, v in _VECTOR_MEMO.items() if k not in vectors})
-                embedder = await asyncio.to_thread(self._embedder)
-                # Building the index is CPU work; keep the event loop answering meanwhile.
-                self._understander = await asyncio.to_thread(
-                    Understander,
-                    kb,
-                    catalogue,
-                    embedder=embedder,
-                    vectors=vectors,
-                    triage_examples=self._triage_examples,
-                )
-                needed = {text_key(p) for e in kb.active() for p in e.phrasings()}
-                needed |= {text_key(t) for t in self._triage_examples.texts()}
-                # A read-only session (Open311 GETs, history) must not write: on SQLite that
-                # would need the write lock mid-transaction. The vectors stay in this process's
-                # memo, and any later rebuild in a writing session stores them.
-                if not is_read_only(session):
-                    await save_vectors(
-                        session, {k: v for k, v in vectors.items() if k in needed and k not in known}
-                    )
-                if len(_VECTOR_MEMO) < _VECTOR_MEMO_MAX:
-                    _VECTOR_MEMO.update(vectors)
+                self._understander = await self._build(session)
                 self._revision = rev
         return self._understander
 
-
-@functools.cache
-def sample_triage_examples(directory: Path = SAMPLE_DIR) -> TriageExamples:
-    """The bundled examples, read once per process (they ship with the code)."""
-    path = directory / TRIAGE_FILE
-    return load_triage_examples(path) if path.exists() else TriageExamples()
+    async def _build(self, session: AsyncSession) -> Understander:
+        kb = await load(session)
+        catalogue = await catalogue_store.load(session)
+        training = await load_training(session)
+        vectors = await load_vectors(session)
+        known = set(vectors)
+        # Vectors are a pure function of (model, text): reuse what this process
+        # already computed for another database or an earlier revision.
+        vectors.update({k: v for k, v in _VECTOR_MEMO.items() if k not in vectors})
+        embedder = await asyncio.to_thread(self._embedder)
+        key = digest(examples(training, kb, catalogue), embedder)
+        in_database = await load_learned(session, key)
+        learned = in_database or _LEARNED_MEMO.get(key)
+        # Building the index and training are CPU work; keep the event loop answering.
+        understander = await asyncio.to_thread(
+            Understander,
+            kb,
+            catalogue,
+            training=training,
+            embedder=embedder,
+            vectors=vectors,
+            learned=learned,
+        )
+        needed = {text_key(p) for e in kb.active() for p in e.phrasings()}
+        needed |= {text_key(t) for _, t in understander.examples}
+        # A read-only session (Open311 GETs, history) must not write: on SQLite that
+        # would need the write lock mid-transaction. What it computed stays in this
+        # process's memos, and any later rebuild in a writing session stores it.
+        if not is_read_only(session):
+            await save_vectors(session, {k: v for k, v in vectors.items() if k in needed and k not in known})
+            if in_database is None:
+                await save_learned(session, key, understander.learned)
+        if len(_VECTOR_MEMO) < _VECTOR_MEMO_MAX:
+            _VECTOR_MEMO.update(vectors)
+        if len(_LEARNED_MEMO) >= _LEARNED_MEMO_MAX:
+            _LEARNED_MEMO.pop(next(iter(_LEARNED_MEMO)))
+        _LEARNED_MEMO[key] = understander.learned
+        return understander

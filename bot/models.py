@@ -198,6 +198,37 @@ class PhrasingVector(Base):
     vector: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class TrainingExample(Base):
+    """One labelled resident message the assistant learns from (knowledge/training.py
+    names the labels); edited like the knowledge base and counted in its revision."""
+
+    __tablename__ = "kb_training"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(120), index=True)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class EmergencyAdvice(Base):
+    """What to do, per kind of emergency, shown after "Call 911 now"."""
+
+    __tablename__ = "kb_emergency_advice"
+
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    advice: Mapped[str] = mapped_column(Text)
+
+
+class TrainedModel(Base):
+    """The understanding models trained on one set of examples, as arrays (knowledge/learned.py),
+    keyed by a digest of those examples: every process loads what one process trained."""
+
+    __tablename__ = "kb_models"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    blob: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class UnansweredQuestion(Base):
     """A question the bot could not answer, grouped by its normalised text, for the admins."""
 

@@ -22,12 +22,18 @@ from knowledge.catalogue import (
     Service,
 )
 from knowledge.model import MAX_ANSWER_CHARS, SLUG, Entry, EntryLink, KnowledgeBase
-from knowledge.triage import TriageExamples
+from knowledge.training import (
+    INTENTS,
+    MAX_EXAMPLE_CHARS,
+    NOT_EMERGENCY,
+    PAST_OR_NEGATED,
+    TrainingData,
+)
 
 SAMPLE_DIR = Path(__file__).with_name("sample")
 FAQ_FILE = "faq.yaml"
 SERVICES_FILE = "services.yaml"
-TRIAGE_FILE = "triage.yaml"
+TRAINING_FILE = "training.yaml"
 
 
 class ContentError(ValueError):
@@ -46,6 +52,12 @@ class _LineLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
     mapping: dict[str, Any] = {str(k): v for k, v in loader.construct_mapping(node, deep=True).items()}
     mapping["__line__"] = node.start_mark.line + 1
+    # The line of each item of a list value, so a bad example is named by its own line.
+    mapping["__items__"] = {
+        str(key.value): [item.start_mark.line + 1 for item in value.value]
+        for key, value in node.value
+        if isinstance(key, yaml.ScalarNode) and isinstance(value, yaml.SequenceNode)
+    }
     return mapping
 
 
@@ -256,15 +268,100 @@ def _question(ctx: _Ctx, q: dict[str, Any], default_order: int) -> Attribute:
     )
 
 
-def load_triage_examples(path: Path) -> TriageExamples:
+def load_training(path: Path, *, services: set[str] | None = None) -> TrainingData:
+    """`training.yaml`: examples per intent, per service and per emergency kind, look-alikes
+    and past or negated mentions. With `services`, every service named must exist."""
     data = _read(path)
-    lists = {}
-    for key in ("emergency", "not_emergency", "past_or_negated"):
-        value = data.get(key) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise _Ctx(path).fail(data, f"'{key}' must be a list of messages")
-        lists[key] = tuple(v.strip() for v in value if v.strip())
-    return TriageExamples(lists["emergency"], lists["not_emergency"] + lists["past_or_negated"])
+    ctx = _Ctx(path)
+    if not _is_training(data):
+        raise ctx.fail(data, "expected 'intents', 'reports' or 'emergencies' at the top")
+    intents = _labelled_lists(ctx, data, "intents")
+    for label in intents:
+        if label not in INTENTS:
+            raise ctx.fail(data["intents"], f"unknown intent '{label}'; known: {', '.join(INTENTS)}")
+    examples_by_service = _labelled_lists(ctx, data, "reports")
+    for code in examples_by_service:
+        if not SLUG.match(code):
+            raise ctx.fail(data["reports"], f"service code '{code}' must be a slug")
+        if services is not None and code not in services:
+            raise ctx.fail(data["reports"], f"service '{code}' is not in the service catalogue")
+    emergencies: dict[str, tuple[str, ...]] = {}
+    advice: dict[str, str] = {}
+    raw = data.get("emergencies") or {}
+    if not isinstance(raw, dict):
+        raise ctx.fail(data, "'emergencies' must map each kind to its advice and examples")
+    for kind, node in raw.items():
+        if kind.startswith("__"):
+            continue
+        if not SLUG.match(kind.replace("_", "-")):
+            raise ctx.fail(raw, f"emergency kind '{kind}' must be a word like fire or self_harm")
+        if not isinstance(node, dict):
+            raise ctx.fail(raw, f"emergency kind '{kind}' needs 'advice' and 'examples'")
+        advice[kind] = ctx.text(node, "advice", limit=500)
+        emergencies[kind] = _examples(ctx, node, "examples")
+        if not emergencies[kind]:
+            raise ctx.fail(node, f"emergency kind '{kind}' has no examples")
+    return TrainingData(
+        intents,
+        examples_by_service,
+        emergencies,
+        _examples(ctx, data, NOT_EMERGENCY),
+        _examples(ctx, data, PAST_OR_NEGATED),
+        advice,
+    )
+
+
+_TRAINING_KEYS = ("intents", "reports", "emergencies", NOT_EMERGENCY, PAST_OR_NEGATED)
+
+
+def _is_training(data: dict[str, Any]) -> bool:
+    return any(k in data for k in _TRAINING_KEYS)
+
+
+def _labelled_lists(ctx: _Ctx, data: dict[str, Any], key: str) -> dict[str, tuple[str, ...]]:
+    node = data.get(key) or {}
+    if not isinstance(node, dict):
+        raise ctx.fail(data, f"'{key}' must map each label to a list of examples")
+    return {label: _examples(ctx, node, label) for label in node if not label.startswith("__")}
+
+
+def _examples(ctx: _Ctx, node: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = node.get(key) or []
+    lines = node.get("__items__", {}).get(key, [])
+    if not isinstance(value, list):
+        raise ctx.fail(node, f"'{key}' must be a list of example messages")
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    for n, item in enumerate(value):
+        line = lines[n] if n < len(lines) else node.get("__line__")
+        if not isinstance(item, str | int | float) or isinstance(item, bool) or not str(item).strip():
+            raise ContentError(ctx.path, line, f"'{key}': each example must be a non-empty text")
+        text = " ".join(str(item).split())
+        if len(text) > MAX_EXAMPLE_CHARS:
+            raise ContentError(
+                ctx.path, line, f"'{key}': an example is {len(text)} characters; at most {MAX_EXAMPLE_CHARS}"
+            )
+        folded = text.lower()
+        if folded in seen:
+            continue  # the same example twice teaches nothing; keep the first
+        seen[folded] = line or 0
+        out.append(text)
+    return tuple(out)
+
+
+def dump_training(data: TrainingData, path: Path) -> None:
+    """Write training data in the form `load_training` reads."""
+    out: dict[str, Any] = {
+        "intents": {label: list(texts) for label, texts in data.intents.items()},
+        "reports": {code: list(texts) for code, texts in data.services.items()},
+        "emergencies": {
+            kind: {"advice": data.advice.get(kind, ""), "examples": list(texts)}
+            for kind, texts in data.emergencies.items()
+        },
+        NOT_EMERGENCY: list(data.not_emergency),
+        PAST_OR_NEGATED: list(data.past_or_negated),
+    }
+    path.write_text(yaml.safe_dump(out, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")
 
 
 def dump_knowledge(kb: KnowledgeBase, path: Path) -> None:
@@ -331,25 +428,39 @@ class Content:
 
     knowledge: KnowledgeBase | None = None
     catalogue: Catalogue | None = None
+    training: TrainingData | None = None
 
 
-def load_content(path: Path) -> Content:
-    """A directory (its faq.yaml and services.yaml) or one YAML file, recognised by its
-    top-level keys (`entries` for the knowledge base, `services` for the catalogue)."""
+def load_content(path: Path, *, services: set[str] | None = None) -> Content:
+    """A directory (its faq.yaml, services.yaml and training.yaml) or one YAML file,
+    recognised by its top-level keys: `entries` (knowledge base), `services` (catalogue),
+    `intents`, `reports` or `emergencies` (training examples). Service codes named by
+    training examples are checked against the file's own catalogue, else `services`."""
     if path.is_dir():
-        faq, services = path / FAQ_FILE, path / SERVICES_FILE
-        if not faq.exists() and not services.exists():
-            raise ContentError(path, None, f"no {FAQ_FILE} or {SERVICES_FILE} in this folder")
+        faq, catalogue_file, training = path / FAQ_FILE, path / SERVICES_FILE, path / TRAINING_FILE
+        if not any(p.exists() for p in (faq, catalogue_file, training)):
+            raise ContentError(
+                path, None, f"no {FAQ_FILE}, {SERVICES_FILE} or {TRAINING_FILE} in this folder"
+            )
+        catalogue = load_catalogue(catalogue_file) if catalogue_file.exists() else None
+        known = {s.code for s in catalogue.services} if catalogue else services
         return Content(
             load_knowledge(faq) if faq.exists() else None,
-            load_catalogue(services) if services.exists() else None,
+            catalogue,
+            load_training(training, services=known) if training.exists() else None,
         )
     data = _read(path)
-    if "entries" not in data and "services" not in data:
+    if "entries" not in data and "services" not in data and not _is_training(data):
         raise ContentError(
-            path, 1, "expected 'entries' (knowledge base) or 'services' (service catalogue) at the top"
+            path,
+            1,
+            "expected 'entries' (knowledge base), 'services' (service catalogue) or "
+            "'intents'/'reports'/'emergencies' (training examples) at the top",
         )
+    catalogue = load_catalogue(path) if "services" in data else None
+    known = {s.code for s in catalogue.services} if catalogue else services
     return Content(
         load_knowledge(path) if "entries" in data else None,
-        load_catalogue(path) if "services" in data else None,
+        catalogue,
+        load_training(path, services=known) if _is_training(data) else None,
     )

@@ -1,94 +1,59 @@
-"""One pipeline that says what a resident's message is.
+"""What a resident's message is, learned from the city's examples.
 
-Order matters and is fixed: emergency triage first (safety over
-everything), then report status, asking for a person, small talk, reporting
-a problem, a question for the knowledge base, and otherwise fallback.
+Three learned models share one set of features (`classifier.Featurizer`):
+emergency triage first (safety over everything), then the intent (a question,
+a report, status, small talk, asking for a person, out of scope), then for a
+report the kind of service. Which knowledge-base entry answers a question is
+found by the hybrid search over the entries' phrasings, in three zones:
+answer, "did you mean", or an honest "I don't know".
+
+Rules stay only where they are exact: report numbers, and the 911 floor in
+`triage`. Everything else comes from data a city can edit.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
+from scipy import sparse
 
 from knowledge.catalogue import Catalogue, Service
+from knowledge.classifier import LinearClassifier, Prediction
 from knowledge.embeddings import Embedder
+from knowledge.learned import Learned, digest, train
 from knowledge.model import Entry, KnowledgeBase
 from knowledge.search import Hit, SearchIndex
-from knowledge.text import Synonyms, fold, terms
-from knowledge.triage import Triage, TriageExamples, Triager
+from knowledge.text import Synonyms, fold
+from knowledge.training import (
+    HUMAN,
+    OUT_OF_SCOPE,
+    STATUS,
+    STATUS_MINE,
+    STATUS_STOP,
+    TrainingData,
+    examples,
+)
+from knowledge.triage import Triage, Triager
 
 Intent = Literal["faq", "report", "emergency", "status", "smalltalk", "human", "fallback"]
 
-ANSWER_AT = 0.45  # confident: answer directly
+ANSWER_AT = 0.45  # search confidence to answer directly
 AMBIGUOUS_GAP = 0.1  # short messages: the first answer must stand out by this much
 SUGGEST_AT = 0.30  # middle band: "did you mean"
+# An intent the classifier is less sure of than this is not acted on alone: a
+# question with a confident search answer is answered, anything else is fallback.
+INTENT_AT = 0.4
 
-_STATUS = re.compile(
-    r"\b(status|update|news|progress|any word|what happened|follow(ing)? up)\b.{0,40}"
-    r"\b(report|request|case|ticket|complaint|#?\d{4,})|"
-    r"\bmy (reports|requests|cases|tickets)\b|"
-    r"^\s*(status|check|track)\s*#?\s*[a-z0-9-]{3,}\s*$|"
-    r"\b(report|request|case|ticket)\s*(number|no\.?|#)?\s*#?\d{4,}\b|"
-    r"\b(i|we) (reported|filed|submitted|called in)\b.{0,60}\b(news|update|status|happened|"
-    r"fixed yet|done yet|anything|progress|still waiting)\b|"
-    r"\b(happened|news|update)\b.{0,40}\b(i|we) (reported|filed|submitted)\b"
+# Exact: a report number on its own ("10234", "#10234?", "SR# 10234"), and one anywhere.
+_BARE_NUMBER = re.compile(
+    r"^\s*(sr|case|ticket|report|ref|no)?\s*(#|no\.?|number)?\s*#?\s*(\d{4,8})\s*[?!.]*\s*$"
 )
-# "How do I check on a report?" asks how status works (a knowledge-base answer);
-# it is a status lookup only with a number or about a report of theirs.
-_HOW_TO = re.compile(r"^\s*(how (do|can|would|should) (i|we|you)|is there a way|can i|where (do|can) i)\b")
-_STOP_UPDATES = re.compile(
-    r"^\s*(please\s+)?((stop|no more|cancel|turn off|mute|end)\s+(the\s+)?(updates?|notifications?|"
-    r"alerts?|messages? about|following)|unfollow|unsubscribe|don'?t (send|message) me)\b"
-)
-_MINE = re.compile(
-    r"\bmy (reports|requests|cases|tickets|complaints)\b|\b(what|which) (did|have) i (report|file)|"
-    r"\breports? i (made|filed|sent|submitted)\b"
-)
-_NUMBER = re.compile(r"#?\b([a-z]{0,3}-?\d{4,}[a-z0-9-]*)\b")
-_HUMAN = re.compile(
-    r"\b(talk|speak|chat|connect me)\b.{0,20}\b(human|person|someone|somebody|agent|"
-    r"representative|operator|staff|real|live)\b|\b(real|live|actual) (person|human|agent)\b|"
-    r"^\s*(human|agent|operator|representative|a person)\s*$"
-)
-_GREETING = re.compile(
-    r"^\s*(hi+|hello+|hey+|hiya|howdy|yo|good (morning|afternoon|evening)|greetings|sup|"
-    r"hola|start)\b[\s!.,]*(there|friend|bot|311)?[\s!.,]*$"
-)
-_THANKS = re.compile(
-    r"^\s*((thanks?|thank you|thx|ty|cheers|great|awesome|perfect|ok(ay)?|cool|"
-    r"got it|bye|goodbye|see you)\b[\s!.,]*)+(so much|a lot|very much)?[\s!.,]*$"
-)
-_ABOUT_BOT = re.compile(
-    r"^\s*(who|what) are you\b|\bare you (a )?(bot|robot|human|real)\b|"
-    r"^\s*how are you\b"
-)
-_HELP = re.compile(
-    r"^\s*(help|help me|menu|options|commands|start over)\s*[?!.]*$|"
-    r"^\s*what (can|do) you (do|help with)\b|^\s*how (does this|do you) work\b|"
-    r"^\s*what (are|is) (your|the) (options|commands)\b"
-)
-_THANKS_LEAD = re.compile(r"^\s*(thanks?|thank you|thx|ty|cheers|much appreciated)\b")
-_REPORT_VERB = re.compile(
-    r"\b(report|file|submit|log|make|open|request)\b.{0,30}"
-    r"\b(report|complaint|request|problem|issue)?\b"
-)
-_QUESTION = re.compile(
-    r"^\s*(how|what|when|where|who|why|which|can|could|do|does|is|are|should|"
-    r"would|will|may)\b|\?\s*$"
-)
-_PROBLEM_CUES = re.compile(
-    r"\b(there'?s|there is|there are|broken|busted|out|not working|doesn'?t work|stopped|"
-    r"leak(ing|s)?|flood(ed|ing)?|block(ed|ing)|dumped|overflowing|damaged|missing|fell|fallen|"
-    r"knocked|dead|clogged|backed up|spray ?painted|tagged|huge|big|deep|giant|"
-    r"on (the )?(corner|\d+(st|nd|rd|th)|[a-z]+ (st|street|ave|avenue|blvd|road|rd))|"
-    r"outside (my|our|the)|in front of|near|at the|across from|for (days|weeks|a week)|"
-    r"again|still|keeps|won'?t|been sitting|abandoned|left (on|in|at)|someone left|"
-    r"smells?|stink|rats?|mice|needles?)\b"
-)
+_NUMBER = re.compile(r"(?<![\d/.,:$-])#?\b(\d{4,8})\b(?![\d/.,:%]|\s?(st|nd|rd|th|am|pm|ft|feet|blocks?)\b)")
+_TIMEISH = re.compile(r"\b(19|20)\d\d\b")  # a year is not a report number
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +73,9 @@ class Understanding:
     services: tuple[ServiceHit, ...] = ()
     triage: Triage = field(default_factory=lambda: Triage(False))
     report_number: str | None = None
-    smalltalk: str | None = None  # greeting | thanks | about
+    smalltalk: str | None = None  # greeting | thanks | bye | about | help
     status_action: str | None = None  # "mine" (list my reports) | "stop" (stop updates) | None (look up)
+    ranked: tuple[tuple[str, float], ...] = ()  # the intent model's view, best first
 
     @property
     def suggestions(self) -> tuple[Hit, ...]:
@@ -117,74 +83,94 @@ class Understanding:
         return tuple(h for h in self.hits if h.score >= SUGGEST_AT)[:3]
 
 
+def report_number(text: str) -> str | None:
+    """The report number a message names, if any (exact: digits, not a year or an address)."""
+    folded = fold(text)
+    for match in _NUMBER.finditer(folded):
+        if not _TIMEISH.fullmatch(match.group(1)):
+            return match.group(1)
+    return None
+
+
+def is_bare_number(text: str) -> bool:
+    return bool(_BARE_NUMBER.match(fold(text)))
+
+
 class Understander:
-    """Built once per knowledge base revision; cheap to call per message."""
+    """Built once per knowledge base revision; cheap to call per message. Given `learned`
+    (models stored for the same examples) it loads them, otherwise it trains."""
 
     def __init__(
         self,
         kb: KnowledgeBase,
         catalogue: Catalogue | None = None,
         *,
+        training: TrainingData | None = None,
         embedder: Embedder | None = None,
         vectors: MutableMapping[str, np.ndarray] | None = None,
-        triage_examples: TriageExamples | None = None,
+        learned: Learned | None = None,
     ) -> None:
         self.kb = kb
-        self.triager = Triager(triage_examples, embedder, vectors)
         self.catalogue = catalogue or Catalogue()
+        self.training = training or TrainingData()
         self.synonyms = Synonyms(kb.synonyms)
         self.index = SearchIndex(kb.active(), self.synonyms, embedder=embedder, vectors=vectors)
-        self._service_terms = [
-            (
-                s,
-                frozenset(terms(s.search_text(), self.synonyms)),
-                [tuple(terms(k, self.synonyms)) for k in s.keywords],
-            )
-            for s in self.catalogue.services
-            if s.active
-        ]
-
-    _service_vectors: np.ndarray | None = None
+        self._services = {s.code: s for s in self.catalogue.services if s.active}
+        self.examples = examples(self.training, kb, self.catalogue)
+        self.digest = digest(self.examples, embedder)
+        if learned is None:
+            learned = train(self.examples, embedder, vectors, services=set(self._services))
+        self.learned = learned
+        self.featurizer = learned.featurizer(embedder, vectors)
+        self.intents = LinearClassifier(self.featurizer, learned.intents) if learned.intents else None
+        self.service_model = LinearClassifier(self.featurizer, learned.services) if learned.services else None
+        self.triager = Triager(learned.triage, learned.kinds, learned.thresholds, dict(self.training.advice))
 
     def understand(self, text: str) -> Understanding:
-        folded = fold(text).strip()
-        tri = self.triager(text)
+        row = self.featurizer.transform([text])
+        tri = self.triager.assess(text, row)
         if tri.emergency:
             return Understanding("emergency", tri.score, text, triage=tri)
-        number = _NUMBER.search(folded)
-        found = number.group(1).upper() if number else None
-        if _STOP_UPDATES.search(folded):
-            return Understanding("status", 0.9, text, triage=tri, report_number=found, status_action="stop")
-        if _STATUS.search(folded) and (number or not _HOW_TO.search(folded)):
-            mine = "mine" if not number and _MINE.search(folded) else None
-            return Understanding("status", 0.9, text, triage=tri, report_number=found, status_action=mine)
-        if _HUMAN.search(folded):
-            return Understanding("human", 0.9, text, triage=tri)
-        small = self._smalltalk(folded)
-        if small:
-            return Understanding("smalltalk", 0.9, text, triage=tri, smalltalk=small)
+        number = report_number(text)
+        if is_bare_number(text):
+            return Understanding("status", 1.0, text, triage=tri, report_number=number)
+        prediction = self.intents.predict(text, row) if self.intents else Prediction("faq", 0.0, ())
+        label, sure = prediction.label, prediction.probability >= INTENT_AT
+        base = Understanding("fallback", prediction.probability, text, triage=tri, ranked=prediction.ranked)
+        if sure and label in (STATUS, STATUS_MINE, STATUS_STOP):
+            action = {STATUS_MINE: "mine", STATUS_STOP: "stop"}.get(label)
+            if label == STATUS_MINE and number:
+                action = None  # "my report 10234": that one report
+            return replace(base, intent="status", report_number=number, status_action=action)
+        if sure and label == HUMAN:
+            return replace(base, intent="human")
+        if sure and label.startswith("smalltalk."):
+            return replace(base, intent="smalltalk", smalltalk=label.split(".", 1)[1])
 
         hits = tuple(self.index.search(text, limit=3))
-        services = tuple(self.match_services(text))
+        services = tuple(self._service_hits(row))
+        base = replace(base, hits=hits, services=services)
+        if sure and label == "report" and services:
+            score = round(prediction.probability * services[0].score, 4)
+            return replace(base, intent="report", score=score, service=services[0].service)
         best = hits[0] if hits else None
-        best_service = services[0] if services else None
-        if best_service and self._is_report(folded, best_service, best):
-            return Understanding(
-                "report",
-                best_service.score,
-                text,
-                service=best_service.service,
-                hits=hits,
-                services=services,
-                triage=tri,
-            )
-        if best and best.score >= ANSWER_AT and not self._ambiguous(text, hits):
-            return Understanding(
-                "faq", best.score, text, entry=best.entry, hits=hits, services=services, triage=tri
-            )
-        return Understanding(
-            "fallback", best.score if best else 0.0, text, hits=hits, services=services, triage=tri
-        )
+        answers = best is not None and best.score >= ANSWER_AT and not self._ambiguous(text, hits)
+        # A question the classifier is unsure of, but the search answers well, is answered.
+        if best is not None and answers and (label == "faq" or (label != OUT_OF_SCOPE and not sure)):
+            return replace(base, intent="faq", score=best.score, entry=best.entry)
+        if label == OUT_OF_SCOPE:
+            base = replace(base, hits=tuple(h for h in hits if h.score >= ANSWER_AT))  # only close entries
+        return replace(base, score=best.score if best else 0.0)
+
+    def match_services(self, text: str, limit: int = 3) -> list[ServiceHit]:
+        """The likeliest kinds of report for a message, best first; score is a probability."""
+        return self._service_hits(self.featurizer.transform([text]), limit)
+
+    def _service_hits(self, row: sparse.csr_matrix, limit: int = 3) -> list[ServiceHit]:
+        if self.service_model is None:
+            return [ServiceHit(s, 1.0) for s in list(self._services.values())[:1]]
+        ranked = self.service_model.predict("", row).ranked
+        return [ServiceHit(self._services[code], p) for code, p in ranked[:limit] if code in self._services]
 
     def _ambiguous(self, text: str, hits: tuple[Hit, ...]) -> bool:
         """A one- or two-word message ("parking", "trash bins") that fits several entries
@@ -192,64 +178,3 @@ class Understander:
         if len(hits) < 2 or len(self.index.query_terms(text)) > 2:
             return False
         return hits[0].score - hits[1].score < AMBIGUOUS_GAP
-
-    def _smalltalk(self, folded: str) -> str | None:
-        if _GREETING.match(folded):
-            return "greeting"
-        if _THANKS.match(folded) or (_THANKS_LEAD.match(folded) and len(folded.split()) <= 7):
-            return "thanks"
-        if _HELP.search(folded):
-            return "help"
-        if _ABOUT_BOT.search(folded):
-            return "about"
-        return None
-
-    def match_services(self, text: str, limit: int = 3) -> list[ServiceHit]:
-        """Services whose words the message uses, best first; score is keyword coverage."""
-        sequence = self.index.query_terms(text)
-        query = set(sequence)
-        if not query:
-            return []
-        semantic = self._service_similarity(text)
-        scored: list[ServiceHit] = []
-        for n, (service, all_terms, phrases) in enumerate(self._service_terms):
-            # A keyword phrase counts only when its words stand together, in order:
-            # "broken glass on the sidewalk" is not a "broken sidewalk".
-            phrase_hit = max((len(p) for p in phrases if p and _contains(sequence, p)), default=0)
-            overlap = len(query & all_terms)
-            if not phrase_hit and not overlap:
-                continue
-            score = 0.45 * min(phrase_hit, 2) + 0.12 * overlap
-            if semantic is not None:
-                score += 0.3 * max(0.0, float(semantic[n]) - 0.2)
-            scored.append(ServiceHit(service, round(min(1.0, score), 4)))
-        scored.sort(key=lambda h: h.score, reverse=True)
-        return scored[:limit]
-
-    def _service_similarity(self, text: str) -> np.ndarray | None:
-        embedder = self.index.embedder
-        if embedder is None or not self._service_terms:
-            return None
-        if self._service_vectors is None:
-            self._service_vectors = embedder.encode(
-                [f"{s.name}. {s.description}" for s, _, _ in self._service_terms]
-            )
-        return self._service_vectors @ embedder.encode_one(text)
-
-    @staticmethod
-    def _is_report(folded: str, service: ServiceHit, faq: Hit | None) -> bool:
-        wants_to_report = bool(re.search(r"\breport(ing)?\b|\bfile\b|\bcomplain", folded))
-        asks = bool(_QUESTION.search(folded))
-        describes = bool(_PROBLEM_CUES.search(folded))
-        if service.score < 0.45:
-            return False
-        if wants_to_report:
-            return True
-        if asks and faq is not None and faq.score >= ANSWER_AT:
-            return False
-        return describes or not asks
-
-
-def _contains(sequence: list[str], phrase: tuple[str, ...]) -> bool:
-    size = len(phrase)
-    return any(tuple(sequence[i : i + size]) == phrase for i in range(len(sequence) - size + 1))

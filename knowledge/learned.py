@@ -1,0 +1,162 @@
+"""Training the assistant's models from labelled examples, and storing them as arrays.
+
+One call trains everything understanding needs (features, intent, service,
+emergency and emergency-kind models, and triage thresholds chosen by
+cross-validation). The result is keyed by a digest of the examples and the
+sentence model, so a process that finds it stored (in the database) loads it
+instead of training again: retraining happens once per content change, not
+once per process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import MutableMapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from knowledge.classifier import Featurizer, LinearModel
+from knowledge.embeddings import Embedder
+from knowledge.training import EMERGENCY, FAQ, NOT_EMERGENCY, PAST_OR_NEGATED, REPORT
+from knowledge.triage import OTHER, PAST, Thresholds, choose_thresholds
+
+FORMAT = 1  # bump when features or models change shape: stored models are then retrained
+MAX_PER_LABEL = 4000  # examples per intent, and ordinary messages for triage, a model learns from
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    char_idf: np.ndarray
+    word_idf: np.ndarray
+    intents: LinearModel | None
+    services: LinearModel | None
+    triage: LinearModel | None
+    kinds: LinearModel | None
+    thresholds: Thresholds
+
+    def featurizer(
+        self, embedder: Embedder | None, vectors: MutableMapping[str, np.ndarray] | None = None
+    ) -> Featurizer:
+        return Featurizer(self.char_idf, self.word_idf, embedder, vectors)
+
+    def to_bytes(self) -> bytes:
+        arrays: dict[str, np.ndarray] = {"char_idf": self.char_idf, "word_idf": self.word_idf}
+        meta: dict[str, object] = {
+            "format": FORMAT,
+            "thresholds": [self.thresholds.alarm, self.thresholds.band],
+        }
+        for name in ("intents", "services", "triage", "kinds"):
+            model: LinearModel | None = getattr(self, name)
+            if model is not None:
+                arrays[f"{name}.coef"] = model.coef
+                arrays[f"{name}.intercept"] = model.intercept
+                meta[name] = list(model.classes)
+        buffer = io.BytesIO()
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> Learned | None:
+        """The stored models, or None when they are of another format (then: retrain)."""
+        with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+            meta = json.loads(bytes(data["meta"]).decode())
+            if meta.get("format") != FORMAT:
+                return None
+
+            def model(name: str) -> LinearModel | None:
+                if name not in meta:
+                    return None
+                return LinearModel(tuple(meta[name]), data[f"{name}.coef"], data[f"{name}.intercept"])
+
+            alarm, band = meta["thresholds"]
+            return cls(
+                data["char_idf"],
+                data["word_idf"],
+                model("intents"),
+                model("services"),
+                model("triage"),
+                model("kinds"),
+                Thresholds(float(alarm), float(band)),
+            )
+
+
+def digest(examples: Sequence[tuple[str, str]], embedder: Embedder | None) -> str:
+    h = hashlib.sha256(f"{FORMAT}\n{embedder.model_id if embedder else 'no-embeddings'}\n".encode())
+    for label, text in examples:
+        h.update(f"{label}\t{text}\n".encode())
+    return h.hexdigest()
+
+
+def intent_label(label: str) -> str | None:
+    """Examples' labels as the intent model sees them; emergencies belong to triage."""
+    if label.startswith(FAQ):
+        return "faq"
+    if label.startswith(REPORT):
+        return "report"
+    if label.startswith(EMERGENCY) or label in (PAST_OR_NEGATED, NOT_EMERGENCY):
+        return None
+    return label
+
+
+def triage_label(label: str) -> str:
+    if label.startswith(EMERGENCY):
+        return "emergency"
+    return PAST if label == PAST_OR_NEGATED else OTHER
+
+
+def train(
+    examples: Sequence[tuple[str, str]],
+    embedder: Embedder | None,
+    vectors: MutableMapping[str, np.ndarray] | None = None,
+    *,
+    services: set[str] | None = None,
+) -> Learned:
+    texts = [t for _, t in examples]
+    labels = [label for label, _ in examples]
+    featurizer, rows = Featurizer.fit(texts, embedder, vectors)
+
+    def fit(indices: list[int], targets: list[str]) -> LinearModel | None:
+        return LinearModel.fit(rows[indices], targets) if len(set(targets)) > 1 else None
+
+    intents = cap([intent_label(x) for x in labels], MAX_PER_LABEL)
+    reports = [
+        i
+        for i, x in enumerate(labels)
+        if x.startswith(REPORT) and (services is None or x[len(REPORT) :] in services)
+    ]
+    coarse = [triage_label(x) for x in labels]
+    triage_rows = cap(coarse, MAX_PER_LABEL)
+    emergencies = [i for i, x in enumerate(labels) if x.startswith(EMERGENCY)]
+    triage_targets = [coarse[i] for i in triage_rows]
+    triage_model = fit(triage_rows, triage_targets)
+    thresholds = (
+        choose_thresholds(rows[triage_rows], triage_targets)
+        if triage_model is not None
+        else Thresholds(0.5, 0.05)
+    )
+    return Learned(
+        featurizer.char_idf,
+        featurizer.word_idf,
+        fit(intents, [str(intent_label(labels[i])) for i in intents]),
+        fit(reports, [labels[i][len(REPORT) :] for i in reports]),
+        triage_model,
+        fit(emergencies, [labels[i][len(EMERGENCY) :] for i in emergencies]),
+        thresholds,
+    )
+
+
+def cap(labels: Sequence[str | None], limit: int) -> list[int]:
+    """Indices of the labelled examples, at most `limit` per label, spread evenly."""
+    by_label: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        if label is not None:
+            by_label.setdefault(label, []).append(i)
+    picked: list[int] = []
+    for indices in by_label.values():
+        step = max(1, len(indices) // limit)
+        picked.extend(indices[::step][:limit])
+    return sorted(picked)
