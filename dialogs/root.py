@@ -27,7 +27,12 @@ async def _route(ctx: Context, u, incoming: Incoming) -> Step:  # type: ignore[n
     if u.intent == "emergency":
         return Step(State(), [emergency_reply(u.triage.advice)])
     if u.intent == "smalltalk":
-        replies = {"greeting": texts.GREETING, "thanks": texts.THANKS, "help": texts.CAN_DO}
+        replies = {
+            "greeting": texts.GREETING,
+            "thanks": texts.THANKS,
+            "bye": texts.GOODBYE,
+            "help": texts.CAN_DO,
+        }
         text = replies.get(u.smalltalk or "", texts.ABOUT)
         return Step(State(), [Outgoing(text)])
     if u.intent == "human":

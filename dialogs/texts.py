@@ -11,6 +11,7 @@ CAN_DO = (
 )
 GREETING = "Hi! " + CAN_DO
 THANKS = "You're welcome! Anything else I can help with?"
+GOODBYE = "Goodbye! Message me any time; I'm here 24/7."
 ABOUT = (
     "I'm an automated assistant for the city's 311 service, not a person. "
     "I can pass your question to city staff if I can't answer it."

@@ -113,7 +113,7 @@ class Triager:
         kind = floor_kind or self._kind(row)
         advice = self.advice.get(kind, "")
         score = round(p_emergency, 4)
-        if p_past > p_emergency and p_past > p_other and (floor_kind or p_emergency >= self.thresholds.band):
+        if p_past > p_emergency and p_past > p_other:
             # Over, negated or hypothetical: remind, never silence, never alarm.
             return Triage(False, kind, soft=True, score=score, advice=advice)
         if floor_kind or p_emergency >= self.thresholds.alarm:

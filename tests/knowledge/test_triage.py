@@ -1,143 +1,99 @@
-"""911 triage: emergencies first; look-alikes and past events are not sent to 911."""
+"""911 triage: learned from examples, with a floor nothing cancels; it fails safe.
+
+The phrasings here are written for these tests, not taken from the training data
+or any evaluation set.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from knowledge.triage import triage
+from knowledge.triage import floor
+from knowledge.understand import Understander
 
-
-@pytest.mark.parametrize(
-    ("text", "kind"),
-    [
-        ("my neighbour's house is on fire", "fire"),
-        ("I smell gas in the kitchen", "gas"),
-        ("someone is breaking into my car right now", "crime"),
-        ("there's a power line down and sparking on the street", "wire"),
-        ("my dad collapsed and isn't breathing", "medical"),
-        ("i want to kill myself", "self_harm"),
-    ],
-)
-def test_emergencies_are_recognised_with_their_kind(text: str, kind: str) -> None:
-    result = triage(text)
-    assert result.emergency and result.kind == kind
-    assert "911" in result.advice or "988" in result.advice
-
-
-def test_gas_and_self_harm_advice_say_what_to_do() -> None:
-    assert "Leave the building" in triage("I smell gas").advice
-    assert "988" in triage("I want to end my life").advice
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "the fire hydrant on my corner is leaking",
-        "I have a question about my gas bill",
-        "how do I become a firefighter",
-        "when is trash day",
-    ],
-)
-def test_look_alikes_are_not_emergencies(text: str) -> None:
-    assert not triage(text).emergency
-
-
-@pytest.mark.parametrize(
-    "text", ["there was a fire in my building last month", "my car was broken into last night"]
-)
-def test_past_events_are_not_emergencies(text: str) -> None:
-    assert not triage(text).emergency
-
-
-FRESH_EMERGENCIES = [
-    "my grandma fell down the stairs and isn't moving",
-    "there's a guy with a gun in the park",
-    "someone's trying to break into my apartment",
-    "my toddler swallowed bleach",
-    "the building across the street is on fire",
-    "i can smell gas everywhere in the hallway",
-    "a wire came down on a car and it's sparking",
-    "my husband is threatening to kill me",
-    "my 3 year old wandered off and I can't find her",
-    "he took all his pills and won't wake up",
-    "a man is being beaten up outside the bar",
-    "my friend is having a seizure",
-    "i don't want to live anymore",
-    "there's been a car accident and someone is trapped",
-    "shots fired on 3rd street",
-    "a kid is drowning at the beach",
-    "my wife collapsed and is unresponsive",
-    "someone stabbed a guy on the bus",
+EMERGENCIES = [
+    ("my neighbour's house is on fire", "fire"),
+    ("I smell gas in the kitchen", "gas"),
+    ("there's a power line down and sparking on the street", "wire"),
+    ("my dad collapsed and isn't breathing", "medical"),
+    ("i want to kill myself", "self_harm"),
+    ("my grandma fell down the stairs and isn't moving", None),
+    ("there's a guy with a gun in the park", None),
+    ("someone's trying to break into my apartment right now", None),
+    ("my toddler swallowed bleach", None),
+    ("a wire came down on a car and it's sparking", None),
+    ("my husband is threatening to kill me", None),
+    ("my 3 year old wandered off and I can't find her", None),
+    ("a man is being beaten up outside the bar", None),
+    ("there's been a car accident and someone is trapped", None),
+    ("a kid is drowning at the beach", None),
+    ("there's a baby locked in a hot car", None),
+    ("my neighbor is on the roof saying he'll jump", None),
+    ("a coyote just bit a jogger and he is bleeding a lot", None),
 ]
-FRESH_LOOKALIKES = [
+
+LOOKALIKES = [
     "the fire hydrant on our block has been leaking for days",
     "how do I pay my gas bill",
     "the traffic on 101 is killing me",
     "my bike was stolen last week",
     "smoke detector keeps chirping",
-    "how do I get a gun permit",
     "where can I take a cpr class",
-    "what should I do if there's an earthquake",
-    "my kid lost his library card",
-    "there was a shooting in my neighborhood last year, is it safe",
-    "I have a missing trash can",
-    "knife sharpening service at the farmers market",
-    "how to become a police officer",
+    "what should I do to prepare for an earthquake",
     "burned out bulb on the streetlight",
     "pothole is killing my tires",
+    "I'm drowning in parking tickets",
+    "there's a dead cat on the road",
+    "when is trash day",
 ]
 
 
-@pytest.mark.parametrize("text", FRESH_EMERGENCIES)
-def test_many_kinds_and_phrasings_of_emergency(text: str) -> None:
-    assert triage(text).emergency
+@pytest.mark.parametrize(("text", "kind"), EMERGENCIES)
+def test_emergencies_of_many_kinds_are_recognised(sample: Understander, text: str, kind: str | None) -> None:
+    u = sample.understand(text)
+    assert u.intent == "emergency", text
+    if kind:
+        assert u.triage.kind == kind
+    assert u.triage.advice  # every kind's advice comes from the training data
 
 
-@pytest.mark.parametrize("text", FRESH_LOOKALIKES)
-def test_many_look_alikes_are_not_sent_to_911(text: str) -> None:
-    assert not triage(text).emergency
-
-
-@pytest.fixture(scope="module")
-def learned():  # type: ignore[no-untyped-def]
-    from knowledge.embeddings import load_default
-    from knowledge.loader import SAMPLE_DIR, TRIAGE_FILE, load_triage_examples
-    from knowledge.triage import Triager
-
-    return Triager(load_triage_examples(SAMPLE_DIR / TRIAGE_FILE), load_default())
+@pytest.mark.parametrize("text", LOOKALIKES)
+def test_look_alikes_are_not_sent_to_911(sample: Understander, text: str) -> None:
+    assert sample.understand(text).intent != "emergency"
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        "there's a baby locked in a hot car",
-        "my neighbor is on the roof saying he'll jump",
-        "my grandpa is confused and his lips look blue",
-        "my friend drank way too much and we can't wake her",
+        "someone collapsed in my yoga class and is not breathing",
+        "i got a permit for the block party but now a house on the street is on fire",
+        "what do i do if my son is choking right now",
+        "how do I get a parking permit, also my neighbour is unconscious on the floor",
     ],
 )
-def test_examples_teach_emergencies_no_phrase_was_written_for(learned, text: str) -> None:  # type: ignore[no-untyped-def]
-    assert not triage(text).emergency  # the phrase lexicon alone misses these
-    assert learned(text).emergency
+def test_a_look_alike_word_never_cancels_an_emergency(sample: Understander, text: str) -> None:
+    assert floor(text) is not None
+    assert sample.understand(text).intent == "emergency"
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        *FRESH_LOOKALIKES,
-        "help",
-        "the elevator in my building is broken",
-        "can I get a copy of a police report",
-        "someone parked in my driveway",
-    ],
-)
-def test_examples_do_not_raise_false_alarms(learned, text: str) -> None:  # type: ignore[no-untyped-def]
-    assert not learned(text).emergency
+def test_past_or_negated_mentions_soften_to_a_reminder(sample: Understander) -> None:
+    u = sample.understand("there was a fire in my building last month, who cleans up the debris?")
+    assert u.intent != "emergency"
+    assert u.triage.soft  # "if anyone is in danger right now, call 911" leads the answer
 
 
-def test_without_the_model_the_lexicon_still_works() -> None:
-    from knowledge.triage import Triager
+def test_advice_comes_from_the_data(sample: Understander) -> None:
+    gas = sample.understand("strong smell of gas in my hallway")
+    assert gas.triage.advice == sample.training.advice["gas"]
+    assert "988" in sample.understand("i want to end my life").triage.advice
 
-    bare = Triager(None, None)
-    assert bare("my neighbour's house is on fire").emergency
-    assert not bare("there's a baby locked in a hot car").emergency  # honest: the model adds this
+
+def test_thresholds_are_chosen_by_cross_validation(sample: Understander) -> None:
+    thresholds = sample.triager.thresholds
+    assert 0 < thresholds.band <= thresholds.alarm <= 0.5
+
+
+def test_without_the_sentence_model_triage_still_works(sample_words_only: Understander) -> None:
+    assert sample_words_only.understand("my neighbour's house is on fire").intent == "emergency"
+    assert sample_words_only.understand("my dad collapsed and isn't breathing").intent == "emergency"
+    assert sample_words_only.understand("when is trash day").intent != "emergency"

@@ -1,0 +1,32 @@
+"""The sample city's understander, trained once per test session (with and without the
+sentence model), for tests that need no database."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.kb_store import _VECTOR_MEMO
+from knowledge.embeddings import load_default
+from knowledge.loader import FAQ_FILE, SAMPLE_DIR, SERVICES_FILE, TRAINING_FILE
+from knowledge.loader import load_catalogue, load_knowledge, load_training
+from knowledge.understand import Understander
+
+
+def _build(with_model: bool) -> Understander:
+    return Understander(
+        load_knowledge(SAMPLE_DIR / FAQ_FILE),
+        load_catalogue(SAMPLE_DIR / SERVICES_FILE),
+        training=load_training(SAMPLE_DIR / TRAINING_FILE),
+        embedder=load_default() if with_model else None,
+        vectors=_VECTOR_MEMO,  # shared with the database fixtures: each text is embedded once
+    )
+
+
+@pytest.fixture(scope="session")
+def sample() -> Understander:
+    return _build(with_model=True)
+
+
+@pytest.fixture(scope="session")
+def sample_words_only() -> Understander:
+    return _build(with_model=False)
