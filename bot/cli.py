@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from datetime import date
 from pathlib import Path
@@ -151,7 +152,9 @@ class UserError(Exception):
     """Something the person running the command can fix; printed without a traceback."""
 
 
-async def open_hub(settings: Settings, *, auto_upgrade: bool | None = None) -> Any:
+async def open_hub(settings: Settings, *, auto_upgrade: bool | None = None, warm: bool = True) -> Any:
+    """The hub on a prepared database; `warm` builds (or trains) the understander now, for
+    the commands that understand messages."""
     from bot.bootstrap import NotMigrated, prepare
     from bot.hub import build_hub
 
@@ -160,7 +163,7 @@ async def open_hub(settings: Settings, *, auto_upgrade: bool | None = None) -> A
         await prepare(
             hub.db,
             auto_upgrade=settings.is_sqlite if auto_upgrade is None else auto_upgrade,
-            knowledge=hub.services.knowledge,
+            knowledge=hub.services.knowledge if warm else None,
         )
     except NotMigrated as exc:
         await hub.close()
@@ -208,7 +211,7 @@ async def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from bot.outbox import OutboxWorker
 
-    hub = await open_hub(settings)
+    hub = await open_hub(settings, warm=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -278,7 +281,7 @@ async def _kb_import(args: argparse.Namespace, settings: Settings) -> int:
         named = {e.service for e in content.knowledge.entries if e.service}
         if unknown := sorted(named - codes):
             raise UserError(f"nothing imported: entries name unknown services: {', '.join(unknown)}")
-    hub = await open_hub(settings)
+    hub = await open_hub(settings, warm=False)
     lines = []
     try:
         async with hub.db.transaction() as session:
@@ -303,6 +306,12 @@ async def _kb_import(args: argparse.Namespace, settings: Settings) -> int:
                     )
                 count = await kb_store.import_training(session, content.training)
                 lines.append(f"training examples: {count}")
+        # Train now, once, and store the models: every serving process then loads them
+        # on its next message instead of training for itself.
+        started = time.perf_counter()
+        async with hub.db.transaction() as session:
+            await hub.services.knowledge.current(session)
+        lines.append(f"understanding retrained in {time.perf_counter() - started:.1f} s")
     finally:
         await hub.close()
     print(f"imported {args.path}: " + "; ".join(lines))
@@ -313,7 +322,7 @@ async def _report_set_status(args: argparse.Namespace, settings: Settings) -> in
     from bot import reports
     from bot.timeutil import utcnow
 
-    hub = await open_hub(settings)
+    hub = await open_hub(settings, warm=False)
     try:
         async with hub.db.transaction() as session:
             change = await reports.set_status(
@@ -348,7 +357,7 @@ async def _kb_export(args: argparse.Namespace, settings: Settings) -> int:
     )
 
     folder = args.path.is_dir() or (not args.path.suffix and not args.services and not args.training)
-    hub = await open_hub(settings)
+    hub = await open_hub(settings, warm=False)
     try:
         async with hub.db.reading() as session:
             kb = await kb_store.load(session)
@@ -397,7 +406,7 @@ async def _kb_check(args: argparse.Namespace, settings: Settings) -> int:
     hub = await open_hub(settings)
     try:
         async with hub.db.reading() as session:
-            understander = await hub.knowledge.current(session)
+            understander = await hub.services.knowledge.current(session)
     finally:
         await hub.close()
     print(f"{len(understander.examples)} examples; cross-validated over {args.folds} folds")
@@ -449,7 +458,7 @@ async def _stats(args: argparse.Namespace, settings: Settings) -> int:
     from bot.stats_format import as_text, empty_message, write_csv
 
     since = datetime.combine(args.since, time(0), tzinfo=settings.time_zone) if args.since else None
-    hub = await open_hub(settings)
+    hub = await open_hub(settings, warm=False)
     try:
         async with hub.db.reading() as session:
             stats = await report_stats(session, since=since, time_zone=settings.time_zone)

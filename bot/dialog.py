@@ -24,13 +24,18 @@ class State:
 
     `dialog` names the dialog that owns the next message (None: the router
     decides afresh); `data` is that dialog's own; `choices` are the choices
-    last offered, so "2" or the label's words can be resolved on any channel.
+    last offered, so "2" or the label's words can be resolved on any channel;
+    `prompt` is the question they came with, so an interruption (a 911 warning,
+    a question answered on the way) can ask it again; `misses` counts the
+    messages in a row the bot did not understand.
     """
 
     dialog: str | None = None
     step: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     choices: list[Choice] = field(default_factory=list)
+    prompt: str | None = None
+    misses: int = 0
 
     @property
     def active(self) -> bool:
@@ -42,6 +47,8 @@ class State:
             "step": self.step,
             "data": self.data,
             "choices": [{"id": c.id, "label": c.label} for c in self.choices],
+            "prompt": self.prompt,
+            "misses": self.misses,
         }
 
     @classmethod
@@ -52,6 +59,8 @@ class State:
             step=raw.get("step"),
             data=dict(raw.get("data") or {}),
             choices=[Choice(str(c["id"]), str(c["label"])) for c in raw.get("choices") or []],
+            prompt=raw.get("prompt"),
+            misses=int(raw.get("misses") or 0),
         )
 
 
@@ -83,6 +92,7 @@ class Context:
     services: Any  # bot.services.Services; typed loosely to keep this module import-light
     address: str = ""  # the channel's address of this conversation: where updates are sent later
     expired: bool = False  # the previous state had expired before this message
+    misses: int = 0  # messages in a row before this one that the bot did not understand
     memo: dict[Any, Any] = field(default_factory=dict)  # per-turn cache, never stored
 
 

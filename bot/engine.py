@@ -133,11 +133,14 @@ class Engine:
         incoming, label = self._resolve_choice(incoming, state)
         step = await self._run(session, conversation, state, incoming, now, expired)
 
-        offered = next((r.choices for r in reversed(step.replies) if r.choices), ())
+        asked = next((r for r in reversed(step.replies) if r.choices), None)
         # An interruption (help, a 911 warning) hands the same state back: the choices
-        # offered before it still stand, so "1" afterwards still means the first of them.
-        if offered or step.state is not state:
-            step.state.choices = list(offered)
+        # offered before it still stand, so "1" afterwards still means the first of them,
+        # and the question they came with can be asked again.
+        if asked is not None or step.state is not state:
+            step.state.choices = list(asked.choices) if asked else []
+            if step.state.active and step.replies:
+                step.state.prompt = (asked or step.replies[-1]).text
         conversation.state = step.state.to_json()
         conversation.expires_at = now + self.timeout if step.state.active else None
         conversation.updated_at = now
@@ -244,6 +247,7 @@ class Engine:
             services=self.services,
             address=incoming.conversation,
             expired=expired,
+            misses=state.misses,
         )
         if len(incoming.text) > self.max_chars:
             return Step(

@@ -83,15 +83,19 @@ class Outgoing:
     request: Request | None = None
     photo_url: str | None = None
     links: tuple[Link, ...] = ()
+    urgent: bool = False  # the 911 message: channels that can, show it as an alert
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "text": self.text,
             "choices": [{"id": c.id, "label": c.label} for c in self.choices],
             "request": self.request,
             "photo_url": self.photo_url,
             "links": [{"title": link.title, "url": link.url} for link in self.links],
         }
+        if self.urgent:
+            out["urgent"] = True
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Outgoing:
@@ -101,6 +105,7 @@ class Outgoing:
             request=data.get("request"),
             photo_url=data.get("photo_url"),
             links=tuple(Link(str(x["title"]), str(x["url"])) for x in data.get("links", [])),
+            urgent=bool(data.get("urgent", False)),
         )
 
 

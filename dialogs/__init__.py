@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from bot.dialog import DialogRegistry
 from dialogs import answer, basics, report, root
-from dialogs.safety import with_triage
+from dialogs.safety import with_interruptions
 
 
 def register(registry: DialogRegistry) -> None:
-    registry.register("root", with_triage(root.root))
+    registry.register("root", with_interruptions(root.root))
     registry.register("start", basics.start)
     registry.register("help", basics.help_)
     registry.register("cancelled", basics.cancelled)
-    registry.register("answer", with_triage(answer.did_you_mean))
-    registry.register("handoff", with_triage(answer.offer_staff))
-    registry.register(report.NAME, with_triage(report.report))
+    registry.register("answer", with_interruptions(answer.did_you_mean))
+    registry.register("handoff", with_interruptions(answer.offer_staff))
+    registry.register(report.NAME, with_interruptions(report.report))

@@ -17,13 +17,11 @@ from bot.dialog import Context, State, Step
 from bot.messages import Choice, Incoming, Outgoing, normalise
 from dialogs import report_questions as questions
 from dialogs import texts
-from dialogs.answer import answer_reply
 from dialogs.report_draft import Draft
 from dialogs.report_place import looks_like_place, place_in, take_place
-from dialogs.status import status_reply, when
-from dialogs.understanding import understand
+from dialogs.status import when
 from knowledge.catalogue import Catalogue, Service
-from knowledge.understand import ANSWER_AT, ServiceHit, Understanding
+from knowledge.understand import ServiceHit, Understanding
 
 NAME = "report"
 CONFIDENT = 0.6  # a kind this sure, and this far ahead, is confirmed with yes/no;
@@ -494,39 +492,11 @@ HANDLERS = {
     "summary": _summary_answer,
     "change": _change,
 }
-_CHOICE_STEPS = frozenset({"kind", "group", "in-group", "photos", "duplicate", "summary", "change"})
-
-
-async def _interruption(ctx: Context, step: str, incoming: Incoming) -> Understanding | None:
-    """A question asked in the middle ("is 311 open on Sundays?"), to answer before going on."""
-    text = incoming.text.strip()
-    if incoming.choice or not text:
-        return None
-    asks = text.endswith("?") or re.match(
-        r"^(how|what|when|where|who|why|which|can|could|do|does|is|are|will|should)\b", text, re.IGNORECASE
-    )
-    if not asks and step not in _CHOICE_STEPS:
-        return None
-    u = await understand(ctx, text)
-    if u.intent == "faq" and u.entry is not None and u.score >= ANSWER_AT and asks:
-        return u
-    if u.intent == "status" and u.report_number:
-        return u
-    return None
 
 
 async def report(ctx: Context, state: State, incoming: Incoming) -> Step:
     draft = Draft.from_json(state.data)
     step = state.step or "kind"
-    interrupted = await _interruption(ctx, step, incoming)
-    if interrupted is not None:
-        if interrupted.intent == "status":
-            aside = (await status_reply(ctx, interrupted.report_number)).replies
-        else:
-            aside = [answer_reply(interrupted.entry)]  # type: ignore[arg-type]
-        again = await _reprompt(ctx, step, draft)
-        again.replies = [*aside, Outgoing(texts.BACK_TO_REPORT), *again.replies]
-        return again
     if incoming.photos and step != "photos":
         added = _add_photos(ctx, draft, incoming)
         if not incoming.text.strip():

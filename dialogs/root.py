@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.dialog import Context, State, Step
 from bot.messages import Incoming, Outgoing
 from dialogs import report, texts
-from dialogs.answer import answer_step, not_answered, offer_staff_step
+from dialogs.answer import answer_reply, answer_step, not_answered, offer_staff_step
 from dialogs.safety import emergency_reply
 from dialogs.status import status_reply
 from dialogs.understanding import understand
@@ -25,7 +25,13 @@ async def root(ctx: Context, state: State, incoming: Incoming) -> Step:
 
 async def _route(ctx: Context, u, incoming: Incoming) -> Step:  # type: ignore[no-untyped-def]
     if u.intent == "emergency":
-        return Step(State(), [emergency_reply(u.triage.advice)])
+        return Step(State(), [emergency_reply(u.triage)])
+    if u.language is not None:
+        said = texts.OTHER_LANGUAGE.get(u.language, texts.OTHER_LANGUAGE_DEFAULT)
+        aside = [Outgoing(said)]
+        if u.entry is not None:
+            aside.append(answer_reply(u.entry))
+        return Step(State(), aside)
     if u.intent == "smalltalk":
         replies = {
             "greeting": texts.GREETING,

@@ -1,27 +1,77 @@
-"""911 first, wherever the resident is in a conversation."""
+"""911 first, and other interruptions, wherever the resident is in a conversation.
+
+At any step of any dialog, a message that is not an answer to the step but
+something else (an emergency, a question, a status request, "my reports",
+"stop updates", asking for a person) is handled on the spot, and then the
+step is asked again, so the resident never answers a question they can no
+longer see. The dialog's state is kept throughout.
+"""
 
 from __future__ import annotations
+
+import re
 
 from bot.dialog import Context, DialogFn, State, Step
 from bot.messages import Incoming, Outgoing
 from dialogs import texts
 from dialogs.understanding import understand
+from knowledge.triage import Triage
+from knowledge.understand import ANSWER_AT, Understanding
+
+_QUESTION = re.compile(
+    r"\?\s*$|^\s*(how|what|when|where|who|whom|why|which|can|could|do|does|is|are|will|should|would)\b",
+    re.IGNORECASE,
+)
 
 
-def emergency_reply(advice: str) -> Outgoing:
-    return Outgoing(f"{texts.EMERGENCY}\n{advice}")
+def emergency_reply(triage: Triage) -> Outgoing:
+    text = texts.EMERGENCY if not triage.advice else f"{texts.EMERGENCY}\n{triage.advice}"
+    return Outgoing(text, urgent=True)
 
 
-def with_triage(dialog: DialogFn) -> DialogFn:
-    """Run triage before the dialog; an emergency interrupts, the dialog's state is kept
-    so the resident can carry on afterwards."""
+def again(state: State) -> list[Outgoing]:
+    """The pending step's question, as it was asked."""
+    if not state.prompt:
+        return []
+    return [Outgoing(state.prompt, choices=tuple(state.choices))]
+
+
+def with_interruptions(dialog: DialogFn) -> DialogFn:
+    """Handle an interruption before the dialog sees the message; keep its state."""
 
     async def guarded(ctx: Context, state: State, incoming: Incoming) -> Step:
-        if incoming.text and not incoming.choice:
-            understanding = await understand(ctx, incoming.text)
-            if understanding.intent == "emergency":
-                return Step(state, [emergency_reply(understanding.triage.advice)])
+        text = incoming.text.strip()
+        if text and not incoming.choice:
+            u = await understand(ctx, text)
+            if u.intent == "emergency":
+                replies = [emergency_reply(u.triage)]
+                if state.active and state.prompt:
+                    replies += [Outgoing(texts.WHEN_SAFE), *again(state)]
+                return Step(state, replies)
+            if state.active:
+                aside = await _aside(ctx, state, text, u)
+                if aside is not None:
+                    return Step(state, aside + again(state))
         return await dialog(ctx, state, incoming)
 
     guarded.__name__ = getattr(dialog, "__name__", "dialog")
     return guarded
+
+
+async def _aside(ctx: Context, state: State, text: str, u: Understanding) -> list[Outgoing] | None:
+    """What to say about a message that is not an answer to the pending step, or None
+    when it may be one (the dialog decides)."""
+    from dialogs.answer import answer_reply
+    from dialogs.status import status_reply
+
+    if state.choices and text.isascii() and text.isdecimal() and len(text) <= 3:
+        return [Outgoing(texts.PICK_A_NUMBER.format(count=len(state.choices)))]
+    if u.intent == "status" and (u.report_number or u.status_action):
+        replies = (await status_reply(ctx, u.report_number, u.status_action)).replies
+        return [*replies, Outgoing(texts.BACK_TO_IT)]
+    if u.intent == "human":
+        return [Outgoing(texts.PERSON_AFTER)]
+    asks = bool(_QUESTION.search(text)) or bool(state.choices)
+    if u.intent == "faq" and u.entry is not None and u.score >= ANSWER_AT and asks:
+        return [answer_reply(u.entry), Outgoing(texts.BACK_TO_IT)]
+    return None

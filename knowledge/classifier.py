@@ -14,17 +14,15 @@ milliseconds by every other process, with no pickles.
 
 from __future__ import annotations
 
+import itertools
 import re
+import zlib
 from collections import Counter
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from scipy.special import expit
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
-from sklearn.linear_model import SGDClassifier
-from sklearn.model_selection import StratifiedKFold
 
 from knowledge.embeddings import Embedder, text_key
 from knowledge.text import fold
@@ -33,18 +31,42 @@ DENSE_WEIGHT = 2.0  # the sentence vector's share against the n-grams (unit leng
 WORD_WEIGHT = 0.7
 ALPHA = 2e-5  # L2 strength
 EPOCHS = 12
+CHAR_FEATURES = 1 << 16
+WORD_FEATURES = 1 << 15
 _DIGITS = re.compile(r"\d{4,}")
-_CHARS = HashingVectorizer(
-    analyzer="char_wb", ngram_range=(2, 5), n_features=1 << 16, alternate_sign=False, norm=None
-)
-_WORDS = HashingVectorizer(
-    analyzer="word",
-    ngram_range=(1, 2),
-    n_features=1 << 15,
-    alternate_sign=False,
-    norm=None,
-    token_pattern=r"(?u)\b\w+\b",
-)
+_TOKEN = re.compile(r"\w+")
+
+
+def _char_grams(text: str) -> Iterator[str]:
+    """Character 2- to 5-grams inside each word padded with spaces, as "char_wb" does."""
+    for word in text.split():
+        padded = f" {word} "
+        for n in range(2, 6):
+            for i in range(len(padded) - n + 1):
+                yield padded[i : i + n]
+            if len(padded) <= n:
+                break
+
+
+def _word_grams(text: str) -> Iterator[str]:
+    tokens = _TOKEN.findall(text)
+    yield from tokens
+    yield from (f"{a} {b}" for a, b in itertools.pairwise(tokens))
+
+
+def _hashed(texts: Sequence[str], grams: Callable[[str], Iterator[str]], size: int) -> sparse.csr_matrix:
+    """Counts of hashed n-grams, one row per text (the hashing trick: no vocabulary to
+    keep, and sklearn is needed only to train, not to answer)."""
+    indptr, indices, values = [0], [], []
+    for text in texts:
+        counts = Counter(zlib.crc32(g.encode()) & (size - 1) for g in grams(text))
+        indices.extend(counts.keys())
+        values.extend(counts.values())
+        indptr.append(len(indices))
+    return sparse.csr_matrix(
+        (np.array(values, dtype=np.float32), np.array(indices, dtype=np.int32), np.array(indptr)),
+        shape=(len(texts), size),
+    )
 
 
 def _normalise(text: str) -> str:
@@ -53,7 +75,9 @@ def _normalise(text: str) -> str:
 
 
 def _idf(counts: sparse.csr_matrix) -> np.ndarray:
-    return np.asarray(TfidfTransformer(sublinear_tf=True).fit(counts).idf_, dtype=np.float32)
+    """Smoothed inverse document frequency, as scikit-learn computes it."""
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
+    return (np.log((1 + counts.shape[0]) / (1 + df)) + 1).astype(np.float32)
 
 
 def _weigh(counts: sparse.csr_matrix, idf: np.ndarray) -> sparse.csr_matrix:
@@ -63,6 +87,11 @@ def _weigh(counts: sparse.csr_matrix, idf: np.ndarray) -> sparse.csr_matrix:
     weighted = weighted @ sparse.diags(idf)
     norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
     return sparse.diags(1.0 / np.maximum(norms, 1e-9)) @ weighted
+
+
+def _counts(texts: Sequence[str]) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+    normalised = [_normalise(t) for t in texts]
+    return _hashed(normalised, _char_grams, CHAR_FEATURES), _hashed(normalised, _word_grams, WORD_FEATURES)
 
 
 class Featurizer:
@@ -87,14 +116,12 @@ class Featurizer:
         vectors: MutableMapping[str, np.ndarray] | None = None,
     ) -> tuple[Featurizer, sparse.csr_matrix]:
         """The featurizer fitted on `texts`, and their rows (hashed once)."""
-        normalised = [_normalise(t) for t in texts]
-        chars, words = _CHARS.transform(normalised), _WORDS.transform(normalised)
+        chars, words = _counts(texts)
         featurizer = cls(_idf(chars), _idf(words), embedder, vectors)
         return featurizer, featurizer._rows(texts, chars, words)
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        normalised = [_normalise(t) for t in texts]
-        return self._rows(texts, _CHARS.transform(normalised), _WORDS.transform(normalised))
+        return self._rows(texts, *_counts(texts))
 
     def _rows(
         self, texts: Sequence[str], chars: sparse.csr_matrix, words: sparse.csr_matrix
@@ -126,6 +153,8 @@ class LinearModel:
     intercept: np.ndarray
 
     def proba(self, rows: sparse.csr_matrix) -> np.ndarray:
+        from scipy.special import expit
+
         scores = np.asarray(rows @ self.coef.T) + self.intercept
         if len(self.classes) == 2:
             positive = expit(scores[:, 0])
@@ -135,6 +164,8 @@ class LinearModel:
 
     @classmethod
     def fit(cls, rows: sparse.csr_matrix, labels: Sequence[str]) -> LinearModel:
+        from sklearn.linear_model import SGDClassifier  # training only: answering needs no sklearn
+
         y = np.asarray(labels)
         # Square-root balancing: small classes (goodbyes) are not drowned by big ones
         # (questions), without letting a handful of examples dominate either.
@@ -182,6 +213,8 @@ def cross_validated(
 ) -> tuple[tuple[str, ...], np.ndarray]:
     """Out-of-fold probabilities for every example (classes, matrix): what thresholds and
     `kb check` are chosen and measured on, never the examples a model was trained on."""
+    from sklearn.model_selection import StratifiedKFold
+
     y = np.asarray(labels)
     classes = tuple(sorted(set(labels)))
     out = np.zeros((len(labels), len(classes)))

@@ -76,12 +76,15 @@ class Embedder:
         return vector
 
     def encode(self, texts: list[str], batch: int = 64) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text."""
+        """Unit-length float32 vectors, one row per text. Texts are batched by length, so a
+        batch pads to its own longest text rather than to a long outlier's."""
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        ordered = [texts[i] for i in order]
         out = []
-        for start in range(0, len(texts), batch):
-            encoded = self._tokenizer.encode_batch(texts[start : start + batch])
+        for start in range(0, len(ordered), batch):
+            encoded = self._tokenizer.encode_batch(ordered[start : start + batch])
             ids = np.array([e.ids for e in encoded], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
             hidden = self._session.run(
@@ -90,7 +93,9 @@ class Embedder:
             pooled = (hidden * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(1, keepdims=True), 1)
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             out.append((pooled / np.maximum(norms, 1e-9)).astype(np.float32))
-        return np.vstack(out)
+        vectors = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+        vectors[order] = np.vstack(out)
+        return vectors
 
 
 @lru_cache(maxsize=1)

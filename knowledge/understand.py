@@ -24,6 +24,7 @@ from scipy import sparse
 from knowledge.catalogue import Catalogue, Service
 from knowledge.classifier import LinearClassifier, Prediction
 from knowledge.embeddings import Embedder
+from knowledge.language import detect
 from knowledge.learned import Learned, digest, train
 from knowledge.model import Entry, KnowledgeBase
 from knowledge.search import Hit, SearchIndex
@@ -47,6 +48,7 @@ SUGGEST_AT = 0.30  # middle band: "did you mean"
 # An intent the classifier is less sure of than this is not acted on alone: a
 # question with a confident search answer is answered, anything else is fallback.
 INTENT_AT = 0.4
+LANGUAGE_TAG = "language"  # the entry that says how to get help in other languages
 
 # Exact: a report number on its own ("10234", "#10234?", "SR# 10234"), and one anywhere.
 _BARE_NUMBER = re.compile(
@@ -76,6 +78,7 @@ class Understanding:
     smalltalk: str | None = None  # greeting | thanks | bye | about | help
     status_action: str | None = None  # "mine" (list my reports) | "stop" (stop updates) | None (look up)
     ranked: tuple[tuple[str, float], ...] = ()  # the intent model's view, best first
+    language: str | None = None  # set when the message is clearly not in English
 
     @property
     def suggestions(self) -> tuple[Hit, ...]:
@@ -131,6 +134,13 @@ class Understander:
         tri = self.triager.assess(text, row)
         if tri.emergency:
             return Understanding("emergency", tri.score, text, triage=tri)
+        language = detect(text)
+        if language is not None:
+            # The models know English only: say what the bot can do and how to get help in
+            # that language (the entry tagged "language"), rather than guess.
+            entry = next((e for e in self.kb.active() if LANGUAGE_TAG in e.tags), None)
+            intent: Intent = "faq" if entry is not None else "fallback"
+            return Understanding(intent, 1.0, text, entry=entry, triage=tri, language=language)
         number = report_number(text)
         if is_bare_number(text):
             return Understanding("status", 1.0, text, triage=tri, report_number=number)

@@ -130,6 +130,15 @@ async def prepared_url(
 
 
 @pytest.fixture
+async def sqlite_prepared(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A copy of the prepared SQLite database at `tmp_path/c.db`, for processes started by a
+    test: a fresh database would make each of them embed and train the sample city anew."""
+    template = await _prepared_template("sqlite", tmp_path_factory.getbasetemp())
+    shutil.copyfile(template, tmp_path / "c.db")
+    return f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"
+
+
+@pytest.fixture
 def settings(prepared_url: str, tmp_path: Path) -> Settings:
     return load_settings(DATABASE_URL=prepared_url, MEDIA_DIR=tmp_path / "media", _env_file=None)
 

@@ -15,12 +15,12 @@ from tests.servers import ServeProcess
 
 
 @pytest.fixture
-def servers(database_url: str, tmp_path: Path) -> Iterator[list[ServeProcess]]:
+def servers(prepared_url: str, tmp_path: Path) -> Iterator[list[ServeProcess]]:
     started: list[ServeProcess] = []
-    count = 2 if database_url.startswith("postgresql") else 1
+    count = 2 if prepared_url.startswith("postgresql") else 1
     try:
         for _ in range(count):
-            started.append(ServeProcess(database_url, tmp_path).start())
+            started.append(ServeProcess(prepared_url, tmp_path).start())
         yield started
     finally:
         for server in started:
@@ -73,8 +73,8 @@ async def test_processes_share_conversations_answered_once_in_order(servers: lis
         assert len(texts) == len(SCRIPT) + 1  # greeting + one reply a message
 
 
-async def test_a_killed_server_resumes_the_conversation(database_url: str, tmp_path: Path) -> None:
-    server = ServeProcess(database_url, tmp_path).start()
+async def test_a_killed_server_resumes_the_conversation(prepared_url: str, tmp_path: Path) -> None:
+    server = ServeProcess(prepared_url, tmp_path).start()
     try:
         # No keep-alive: the connection to the killed process must not be reused.
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
@@ -96,6 +96,6 @@ async def test_a_killed_server_resumes_the_conversation(database_url: str, tmp_p
         server.stop()
 
 
-async def test_sigterm_stops_the_server_cleanly(database_url: str, tmp_path: Path) -> None:
-    server = ServeProcess(database_url, tmp_path).start()
+async def test_sigterm_stops_the_server_cleanly(prepared_url: str, tmp_path: Path) -> None:
+    server = ServeProcess(prepared_url, tmp_path).start()
     assert server.stop() == 0

@@ -82,6 +82,7 @@ def to_message(entry: TranscriptEntry | Any) -> dict[str, Any]:
         "photos": photos,
         "links": payload.get("links", []),
         "location": payload.get("location"),
+        "urgent": bool(payload.get("urgent", False)),
         "at": entry.created_at.isoformat(),
     }
 

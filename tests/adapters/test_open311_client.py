@@ -22,8 +22,8 @@ from tests.servers import ServeProcess
 
 
 @pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[ServeProcess]:
-    process = ServeProcess(database_url, tmp_path, OPEN311_API_KEYS="partner-key")
+def server(prepared_url: str, tmp_path: Path) -> Iterator[ServeProcess]:
+    process = ServeProcess(prepared_url, tmp_path, OPEN311_API_KEYS="partner-key")
     try:
         yield process.start()
     finally:

@@ -39,8 +39,8 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> AsyncIterator[ServeProcess]:
-    server = ServeProcess(f"sqlite+aiosqlite:///{tmp_path / 'web.db'}", tmp_path).start()
+def server(sqlite_prepared: str, tmp_path: Path) -> AsyncIterator[ServeProcess]:
+    server = ServeProcess(sqlite_prepared, tmp_path).start()
     yield server
     server.stop()
 

@@ -8,7 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
+
+
+@pytest.fixture(autouse=True)
+def _prepared(sqlite_prepared: str) -> None:
+    """Every command runs on a copy of the prepared sample city (tmp_path/c.db)."""
 
 
 def civic311(*args: str, cwd: Path, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:

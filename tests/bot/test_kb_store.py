@@ -6,13 +6,14 @@ from dataclasses import replace
 
 from sqlalchemy import func, select
 
-from bot import kb_store
+from bot import catalogue_store, kb_store
 from bot.bootstrap import prepare
 from bot.hub import build_hub
 from bot.messages import Incoming
 from bot.models import PhrasingVector
 from bot.settings import Settings
 from knowledge.model import Entry, KnowledgeBase
+from knowledge.training import examples
 
 
 async def ask(hub, text: str, mid: str) -> str:  # type: ignore[no-untyped-def]
@@ -53,9 +54,10 @@ async def test_phrasing_vectors_are_stored_once(hub) -> None:  # type: ignore[no
     async with hub.db.reading() as session:
         stored = await session.scalar(select(func.count()).select_from(PhrasingVector))
         kb = await kb_store.load(session)
-    phrasings = {p for e in kb.entries if e.active for p in e.phrasings()}
-    examples = set(kb_store.sample_triage_examples().texts())
-    assert stored == len(phrasings | examples)  # each text once, whatever uses it
+        training = await kb_store.load_training(session)
+        catalogue = await catalogue_store.load(session)
+    texts = {text for _, text in examples(training, kb, catalogue)}
+    assert stored == len(texts)  # each text once, whatever uses it (search, classifiers)
 
 
 async def test_the_assistant_works_without_the_language_model(settings: Settings) -> None:

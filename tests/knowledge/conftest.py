@@ -7,8 +7,15 @@ import pytest
 
 from bot.kb_store import _VECTOR_MEMO
 from knowledge.embeddings import load_default
-from knowledge.loader import FAQ_FILE, SAMPLE_DIR, SERVICES_FILE, TRAINING_FILE
-from knowledge.loader import load_catalogue, load_knowledge, load_training
+from knowledge.loader import (
+    FAQ_FILE,
+    SAMPLE_DIR,
+    SERVICES_FILE,
+    TRAINING_FILE,
+    load_catalogue,
+    load_knowledge,
+    load_training,
+)
 from knowledge.understand import Understander
 
 

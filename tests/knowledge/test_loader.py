@@ -143,5 +143,68 @@ def test_load_content_tells_the_files_apart(tmp_path: Path) -> None:
         load_content(write(tmp_path, "x: 1\n"))
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ContentError, match=r"no faq\.yaml or services\.yaml"):
+    with pytest.raises(ContentError, match=r"no faq\.yaml, services\.yaml or training\.yaml"):
         load_content(empty)
+
+
+TRAINING = """\
+intents:
+  status:
+    - "any news on 10234?"
+    - "did anyone come out about the light I reported"
+  smalltalk.bye:
+    - "cya"
+reports:
+  pothole:
+    - "the road is crumbling at the corner"
+emergencies:
+  fire:
+    advice: "Get everyone out."
+    examples:
+      - "the garage next door is burning"
+not_emergency:
+  - "the fire hydrant is leaking"
+past_or_negated:
+  - "there was a fire last month"
+"""
+
+
+def test_training_examples_are_read_by_label(tmp_path: Path) -> None:
+    from knowledge.loader import load_training
+
+    data = load_training(write(tmp_path, TRAINING), services={"pothole"})
+    assert data.intents["status"][0] == "any news on 10234?"
+    assert data.services["pothole"] == ("the road is crumbling at the corner",)
+    assert data.emergencies["fire"] and data.advice["fire"] == "Get everyone out."
+    assert ("report:pothole", "the road is crumbling at the corner") in set(data.rows())
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "reason"),
+    [
+        (("smalltalk.bye:", "smalltalk.farewell:"), 2, "unknown intent 'smalltalk.farewell'"),
+        (('    - "cya"', "    - 42.0\n    - [a, b]"), 7, "each example must be a non-empty text"),
+        (('    - "cya"', '    - ""'), 6, "each example must be a non-empty text"),
+        (("  pothole:", "  pot-hole:"), 8, "service 'pot-hole' is not in the service catalogue"),
+        (('    advice: "Get everyone out."\n', ""), 12, "'advice' is missing"),
+    ],
+)
+def test_a_bad_training_file_is_refused_with_file_line_and_reason(
+    tmp_path: Path, change: tuple[str, str], line: int, reason: str
+) -> None:
+    from knowledge.loader import load_training
+
+    path = write(tmp_path, TRAINING.replace(*change))
+    with pytest.raises(ContentError) as caught:
+        load_training(path, services={"pothole"})
+    assert caught.value.path == str(path) and caught.value.line == line
+    assert reason in caught.value.reason
+
+
+def test_a_training_file_round_trips(tmp_path: Path) -> None:
+    from knowledge.loader import SAMPLE_DIR, TRAINING_FILE, dump_training, load_training
+
+    sample = load_training(SAMPLE_DIR / TRAINING_FILE)
+    dump_training(sample, tmp_path / "out.yaml")
+    assert load_training(tmp_path / "out.yaml") == sample
+    assert len(sample.intents) == 10 and len(sample.services) >= 20 and len(sample.emergencies) >= 10

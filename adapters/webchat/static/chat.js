@@ -214,6 +214,11 @@
     bubble.setAttribute("data-testid", "msg");
     bubble.setAttribute("data-from", fromBot ? "bot" : "resident");
     bubble.setAttribute("data-id", String(message.id));
+    if (fromBot && message.urgent) {
+      // The 911 message: announced at once by screen readers, and styled to stand out.
+      bubble.className = "bubble urgent";
+      bubble.setAttribute("role", "alert");
+    }
     if (fromBot) {
       markdown(bubble, message.text);
     } else if (message.text) {

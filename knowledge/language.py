@@ -1,0 +1,55 @@
+"""Which language a message is in, when it is clearly not English.
+
+py3langid (a maintained fork of langid.py, its model shipped in the package)
+decides, restricted to the languages residents of a US city most often write
+in. Short or mixed messages ("ok", "gracias", "pothole on Mission") stay
+English: the bot only switches when it is sure, since a wrong switch is worse
+than an answer in English.
+"""
+
+from __future__ import annotations
+
+import threading
+import unicodedata
+from typing import Any
+
+LANGUAGES = ("en", "es", "zh", "tl", "vi", "ru", "ko", "ar", "fr", "pt", "ja")
+MIN_WORDS = 3
+CONFIDENT = 0.95
+
+_identifier: Any = None
+_lock = threading.Lock()
+
+
+def _model() -> Any:
+    global _identifier
+    with _lock:
+        if _identifier is None:
+            from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+            identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+            identifier.set_languages(list(LANGUAGES))
+            _identifier = identifier
+    return _identifier
+
+
+def _non_latin(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return False
+    latin = sum(1 for c in letters if "LATIN" in unicodedata.name(c, ""))
+    return latin / len(letters) < 0.5
+
+
+def detect(text: str) -> str | None:
+    """The language code of a message that is clearly not in English, else None."""
+    if text.isascii() and len(text.split()) < MIN_WORDS:
+        return None
+    if not _non_latin(text) and len(text.split()) < MIN_WORDS:
+        return None
+    if text.isascii() and not any(c.isalpha() for c in text):
+        return None
+    language, probability = _model().classify(text)
+    if language == "en" or probability < CONFIDENT:
+        return None
+    return str(language)
