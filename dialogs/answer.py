@@ -38,7 +38,9 @@ async def not_answered(ctx: Context, u: Understanding) -> Step:
     guesses = [{"entry": h.entry.id, "score": h.score} for h in u.hits]
     await unanswered.record(ctx.session, u.text, channel=ctx.channel, now=ctx.now, guesses=guesses)
     prefix = f"{texts.SOFT_911}\n\n" if u.triage.soft else ""
-    misses = ctx.misses + 1
+    # A strong but ambiguous match ("parking") is a choice, not a misunderstanding.
+    choosing = bool(u.suggestions) and u.score >= ANSWER_AT
+    misses = 0 if choosing else ctx.misses + 1
     if misses >= 2:
         # Twice in a row: guessing again helps nobody. Offer the ways out.
         step = offer_staff_step(u.text, prefix + texts.WAY_OUT)
@@ -46,9 +48,11 @@ async def not_answered(ctx: Context, u: Understanding) -> Step:
         return step
     if u.suggestions:
         choices = [Choice(h.entry.id, h.entry.question) for h in u.suggestions]
+        if u.offer_report is not None:
+            label = texts.REPORT_ONE.format(name=u.offer_report.name)
+            choices.append(Choice(REPORT + u.offer_report.code, label))
         choices.append(Choice(NONE, texts.NONE_OF_THESE))
-        # A strong but ambiguous match ("parking") is a choice, not a misunderstanding.
-        ask = texts.WHICH_ONE if u.score >= ANSWER_AT else texts.DID_YOU_MEAN
+        ask = texts.WHICH_ONE if choosing else texts.DID_YOU_MEAN
         return Step(
             State("answer", "did-you-mean", {"question": u.text}, misses=misses),
             [Outgoing(prefix + ask, choices=tuple(choices))],

@@ -60,7 +60,7 @@ _VAGUE = frozenset(
 )
 _PREPOSITION = re.compile(
     r"\b(?:on|at|near|by|outside|in front of|across from|corner of|next to|behind)\s+"
-    r"((?:the )?(?:\d+\s+)?[A-Za-z0-9][\w'.-]*(?:\s+[\w'.-]+){0,5})",
+    r"((?:the )?(?:\d+\s+)?[A-Za-z0-9][\w'./-]*(?:\s+(?:[\w'./-]+|&)){0,5})",
     re.IGNORECASE,
 )
 _STREETY = re.compile(
@@ -70,7 +70,7 @@ _STREETY = re.compile(
 )
 _TAIL = re.compile(
     r"\s+(?:almost|for|since|that|which|it|its|is|has|have|was|been|there|again|all|right|"
-    r"please|today|yesterday|this|last|every|and it|and there|so|but)\b.*$",
+    r"please|today|tonight|now|yesterday|this|last|every|and it|and there|so|but)\b.*$",
     re.IGNORECASE,
 )
 
@@ -82,6 +82,10 @@ def place_in(text: str) -> str | None:
         candidate = _TAIL.sub("", match.group(1)).strip(" ,.;!?")
         candidate = re.split(r"[,.;!?]", candidate)[0].strip()
         candidate = re.sub(r"^(?:the\s+)?(?:corner of\s+)?", "", candidate, flags=re.IGNORECASE)
+        # "the wall at Dolores Park": the place is what follows the last inner preposition.
+        inner = re.split(r"\s(?:at|on|near|by|in)\s", candidate, flags=re.IGNORECASE)
+        if len(inner) > 1 and not _STREETY.search(inner[0]) and _STREETY.search(inner[-1]):
+            candidate = inner[-1].strip()
         if len(candidate) >= 3 and _STREETY.search(candidate) and normalise(candidate) not in _VAGUE:
             return candidate
     return None

@@ -62,6 +62,7 @@ FOLLOWING = (
     "changes. Say **stop updates** to stop."
 )
 FILE_ONE = "Report one now"
+REPORT_ONE = "Report a problem: {name}"
 
 # A message clearly in another language: what the bot can do, in that language where we can.
 OTHER_LANGUAGE = {

@@ -57,7 +57,9 @@ def _word_grams(text: str) -> Iterator[str]:
 def _hashed(texts: Sequence[str], grams: Callable[[str], Iterator[str]], size: int) -> sparse.csr_matrix:
     """Counts of hashed n-grams, one row per text (the hashing trick: no vocabulary to
     keep, and sklearn is needed only to train, not to answer)."""
-    indptr, indices, values = [0], [], []
+    indptr: list[int] = [0]
+    indices: list[int] = []
+    values: list[int] = []
     for text in texts:
         counts = Counter(zlib.crc32(g.encode()) & (size - 1) for g in grams(text))
         indices.extend(counts.keys())

@@ -19,12 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from knowledge.classifier import Featurizer, LinearModel
-from knowledge.embeddings import Embedder
+from knowledge.embeddings import Embedder, text_key
 from knowledge.training import EMERGENCY, FAQ, NOT_EMERGENCY, PAST_OR_NEGATED, REPORT
 from knowledge.triage import OTHER, PAST, Thresholds, choose_thresholds
 
-FORMAT = 1  # bump when features or models change shape: stored models are then retrained
+FORMAT = 2  # bump when features or models change shape: stored models are then retrained
 MAX_PER_LABEL = 4000  # examples per intent, and ordinary messages for triage, a model learns from
+NOVELTY_QUANTILE = 0.01  # this share of examples is further from all the others than "novel" is
+NOVELTY_SAMPLE = 1500
+MAX_NEIGHBOURS = 20_000  # examples a message is compared with for novelty
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,7 @@ class Learned:
     triage: LinearModel | None
     kinds: LinearModel | None
     thresholds: Thresholds
+    novelty: float = 0.0  # a message less similar than this to every example is unlike anything known
 
     def featurizer(
         self, embedder: Embedder | None, vectors: MutableMapping[str, np.ndarray] | None = None
@@ -81,6 +85,7 @@ class Learned:
                 model("triage"),
                 model("kinds"),
                 Thresholds(float(alarm), float(band)),
+                float(meta.get("novelty", 0.0)),
             )
 
 
@@ -146,7 +151,27 @@ def train(
         triage_model,
         fit(emergencies, [labels[i][len(EMERGENCY) :] for i in emergencies]),
         thresholds,
+        novelty_threshold(neighbours(texts, vectors)) if embedder is not None and vectors is not None else 0.0,
     )
+
+
+def neighbours(texts: Sequence[str], vectors: MutableMapping[str, np.ndarray]) -> np.ndarray:
+    """The example vectors a message's novelty is measured against (an even sample of at
+    most MAX_NEIGHBOURS, so a huge base keeps the per-message cost bounded)."""
+    keys = [text_key(t) for t in dict.fromkeys(texts)]
+    step = max(1, len(keys) // MAX_NEIGHBOURS)
+    return np.vstack([vectors[k] for k in keys[::step] if k in vectors]).astype(np.float32)
+
+
+def novelty_threshold(matrix: np.ndarray) -> float:
+    """The similarity to its nearest other example below which only NOVELTY_QUANTILE of the
+    examples fall: a message further from everything than that is out of what we know."""
+    if len(matrix) < 20:
+        return 0.0
+    sample = np.random.default_rng(0).choice(len(matrix), min(NOVELTY_SAMPLE, len(matrix)), replace=False)
+    similarities = matrix[sample] @ matrix.T
+    similarities[np.arange(len(sample)), sample] = -1.0
+    return round(float(np.quantile(similarities.max(axis=1), NOVELTY_QUANTILE)), 4)
 
 
 def cap(labels: Sequence[str | None], limit: int) -> list[int]:

@@ -25,7 +25,7 @@ from knowledge.catalogue import Catalogue, Service
 from knowledge.classifier import LinearClassifier, Prediction
 from knowledge.embeddings import Embedder
 from knowledge.language import detect
-from knowledge.learned import Learned, digest, train
+from knowledge.learned import Learned, digest, neighbours, train
 from knowledge.model import Entry, KnowledgeBase
 from knowledge.search import Hit, SearchIndex
 from knowledge.text import Synonyms, fold
@@ -56,6 +56,11 @@ _BARE_NUMBER = re.compile(
 )
 _NUMBER = re.compile(r"(?<![\d/.,:$-])#?\b(\d{4,8})\b(?![\d/.,:%]|\s?(st|nd|rd|th|am|pm|ft|feet|blocks?)\b)")
 _TIMEISH = re.compile(r"\b(19|20)\d\d\b")  # a year is not a report number
+# A house number: digits, one to three words, then a street type ("1420 Noe St").
+_ADDRESS = re.compile(
+    r"^\s+(?!(?:at|on|near|by|in|for|from|of|and)\s)(?:(?:[a-z][a-z0-9'.-]*|\d+(?:st|nd|rd|th))\s+){1,3}(st|street|ave|avenue|blvd|boulevard|rd|road|dr|drive|way|ln|lane|"
+    r"pl|place|ct|court|ter|terrace|hwy|highway)\b"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,7 @@ class Understanding:
     status_action: str | None = None  # "mine" (list my reports) | "stop" (stop updates) | None (look up)
     ranked: tuple[tuple[str, float], ...] = ()  # the intent model's view, best first
     language: str | None = None  # set when the message is clearly not in English
+    offer_report: Service | None = None  # a short message that may be a report: offer to file one
 
     @property
     def suggestions(self) -> tuple[Hit, ...]:
@@ -90,7 +96,7 @@ def report_number(text: str) -> str | None:
     """The report number a message names, if any (exact: digits, not a year or an address)."""
     folded = fold(text)
     for match in _NUMBER.finditer(folded):
-        if not _TIMEISH.fullmatch(match.group(1)):
+        if not _TIMEISH.fullmatch(match.group(1)) and not _ADDRESS.match(folded[match.end() :]):
             return match.group(1)
     return None
 
@@ -128,6 +134,11 @@ class Understander:
         self.intents = LinearClassifier(self.featurizer, learned.intents) if learned.intents else None
         self.service_model = LinearClassifier(self.featurizer, learned.services) if learned.services else None
         self.triager = Triager(learned.triage, learned.kinds, learned.thresholds, dict(self.training.advice))
+        self._neighbours = (
+            neighbours([t for _, t in self.examples], vectors)
+            if embedder is not None and vectors is not None and learned.novelty > 0
+            else None
+        )
 
     def understand(self, text: str) -> Understanding:
         row = self.featurizer.transform([text])
@@ -145,6 +156,8 @@ class Understander:
         if is_bare_number(text):
             return Understanding("status", 1.0, text, triage=tri, report_number=number)
         prediction = self.intents.predict(text, row) if self.intents else Prediction("faq", 0.0, ())
+        if self._novel(text):  # unlike every example: whatever the classifier says, we don't know it
+            prediction = Prediction(OUT_OF_SCOPE, 1.0, ((OUT_OF_SCOPE, 1.0), *prediction.ranked))
         label, sure = prediction.label, prediction.probability >= INTENT_AT
         base = Understanding("fallback", prediction.probability, text, triage=tri, ranked=prediction.ranked)
         if sure and label in (STATUS, STATUS_MINE, STATUS_STOP):
@@ -160,10 +173,14 @@ class Understander:
         hits = tuple(self.index.search(text, limit=3))
         services = tuple(self._service_hits(row))
         base = replace(base, hits=hits, services=services)
+        best = hits[0] if hits else None
+        short = len(self.index.query_terms(text)) <= 2
         if sure and label == "report" and services:
+            if short and best is not None and best.score >= ANSWER_AT:
+                # "parking", "trash": a question or a report? Offer both rather than guess.
+                return replace(base, score=best.score, offer_report=services[0].service)
             score = round(prediction.probability * services[0].score, 4)
             return replace(base, intent="report", score=score, service=services[0].service)
-        best = hits[0] if hits else None
         answers = best is not None and best.score >= ANSWER_AT and not self._ambiguous(text, hits)
         # A question the classifier is unsure of, but the search answers well, is answered.
         if best is not None and answers and (label == "faq" or (label != OUT_OF_SCOPE and not sure)):
@@ -171,6 +188,12 @@ class Understander:
         if label == OUT_OF_SCOPE:
             base = replace(base, hits=tuple(h for h in hits if h.score >= ANSWER_AT))  # only close entries
         return replace(base, score=best.score if best else 0.0)
+
+    def _novel(self, text: str) -> bool:
+        if self._neighbours is None or self.featurizer.embedder is None:
+            return False
+        nearest = float((self._neighbours @ self.featurizer.embedder.encode_one(text)).max())
+        return nearest < self.learned.novelty
 
     def match_services(self, text: str, limit: int = 3) -> list[ServiceHit]:
         """The likeliest kinds of report for a message, best first; score is a probability."""

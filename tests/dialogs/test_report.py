@@ -207,7 +207,7 @@ async def test_a_question_in_the_middle_is_answered_and_the_report_resumes(hub: 
     await r.say("graffiti all over the bus shelter on Irving")
     await r.tap("Yes")
     said = await r.say("when is 311 open?")
-    assert "24 hours" in said and "back to your report" in said and r.replies[-1].request == "photo"
+    assert "24 hours" in said and "back to where we were" in said and r.replies[-1].request == "photo"
     said = await r.say("my neighbour's house is on fire!")
     assert said.index("911") < 80
     said = await r.say(choice="skip")
