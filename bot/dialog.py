@@ -34,7 +34,7 @@ class State:
     step: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     choices: list[Choice] = field(default_factory=list)
-    prompt: str | None = None
+    prompt: dict[str, Any] | None = None  # the question, as Outgoing.to_json()
     misses: int = 0
 
     @property

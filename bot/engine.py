@@ -140,7 +140,7 @@ class Engine:
         if asked is not None or step.state is not state:
             step.state.choices = list(asked.choices) if asked else []
             if step.state.active and step.replies:
-                step.state.prompt = (asked or step.replies[-1]).text
+                step.state.prompt = (asked or step.replies[-1]).to_json()
         conversation.state = step.state.to_json()
         conversation.expires_at = now + self.timeout if step.state.active else None
         conversation.updated_at = now

@@ -10,6 +10,7 @@ longer see. The dialog's state is kept throughout.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from bot.dialog import Context, DialogFn, State, Step
 from bot.messages import Incoming, Outgoing
@@ -33,7 +34,7 @@ def again(state: State) -> list[Outgoing]:
     """The pending step's question, as it was asked."""
     if not state.prompt:
         return []
-    return [Outgoing(state.prompt, choices=tuple(state.choices))]
+    return [replace(Outgoing.from_json(state.prompt), choices=tuple(state.choices))]
 
 
 def with_interruptions(dialog: DialogFn) -> DialogFn:

@@ -51,6 +51,7 @@ class Learned:
         meta: dict[str, object] = {
             "format": FORMAT,
             "thresholds": [self.thresholds.alarm, self.thresholds.band],
+            "novelty": self.novelty,
         }
         for name in ("intents", "services", "triage", "kinds"):
             model: LinearModel | None = getattr(self, name)
@@ -151,7 +152,7 @@ def train(
         triage_model,
         fit(emergencies, [labels[i][len(EMERGENCY) :] for i in emergencies]),
         thresholds,
-        novelty_threshold(neighbours(texts, vectors)) if embedder is not None and vectors is not None else 0.0,
+        novelty_threshold(neighbours(texts, vectors)) if embedder and vectors is not None else 0.0,
     )
 
 

@@ -97,3 +97,14 @@ def test_without_the_sentence_model_triage_still_works(sample_words_only: Unders
     assert sample_words_only.understand("my neighbour's house is on fire").intent == "emergency"
     assert sample_words_only.understand("my dad collapsed and isn't breathing").intent == "emergency"
     assert sample_words_only.understand("when is trash day").intent != "emergency"
+
+
+def test_stored_models_load_back_the_same(sample: Understander) -> None:
+    from knowledge.learned import Learned
+
+    loaded = Learned.from_bytes(sample.learned.to_bytes())
+    assert loaded is not None
+    assert loaded.thresholds == sample.learned.thresholds and loaded.novelty == sample.learned.novelty
+    for name in ("intents", "services", "triage", "kinds"):
+        mine, theirs = getattr(sample.learned, name), getattr(loaded, name)
+        assert mine.classes == theirs.classes and (mine.coef == theirs.coef).all()
