@@ -311,7 +311,7 @@ async def _kb_import(args: argparse.Namespace, settings: Settings) -> int:
         started = time.perf_counter()
         async with hub.db.transaction() as session:
             await hub.services.knowledge.current(session)
-        lines.append(f"understanding retrained in {time.perf_counter() - started:.1f} s")
+        lines.append(f"understanding ready in {time.perf_counter() - started:.1f} s")
     finally:
         await hub.close()
     print(f"imported {args.path}: " + "; ".join(lines))

@@ -133,11 +133,16 @@ async def load_learned(session: AsyncSession, key: str) -> Learned | None:
     return Learned.from_bytes(blob) if blob is not None else None
 
 
+KEEP_MODELS = 4  # stored model sets kept: the current one and a few recent (a revert is instant)
+
+
 async def save_learned(session: AsyncSession, key: str, learned: Learned) -> None:
     await session.execute(
         upsert_insert(session, TrainedModel).on_conflict_do_nothing(index_elements=["digest"]),
         [{"digest": key, "blob": learned.to_bytes(), "created_at": utcnow()}],
     )
+    recent = select(TrainedModel.digest).order_by(TrainedModel.created_at.desc()).limit(KEEP_MODELS)
+    await session.execute(delete(TrainedModel).where(TrainedModel.digest.not_in(recent.scalar_subquery())))
 
 
 async def load_vectors(session: AsyncSession) -> dict[str, np.ndarray]:

@@ -17,7 +17,7 @@ from bot.messages import Incoming, Outgoing
 from dialogs import texts
 from dialogs.understanding import understand
 from knowledge.triage import Triage
-from knowledge.understand import ANSWER_AT, Understanding
+from knowledge.understand import ANSWER_AT, Understanding, is_bare_number
 
 _QUESTION = re.compile(
     r"\?\s*$|^\s*(how|what|when|where|who|whom|why|which|can|could|do|does|is|are|will|should|would)\b",
@@ -43,7 +43,7 @@ def with_interruptions(dialog: DialogFn) -> DialogFn:
     async def guarded(ctx: Context, state: State, incoming: Incoming) -> Step:
         text = incoming.text.strip()
         if text and not incoming.choice:
-            u = await understand(ctx, text)
+            u = await understand(ctx, incoming.text)  # as the dialog will ask: understood once
             if u.intent == "emergency":
                 replies = [emergency_reply(u.triage)]
                 if state.active and state.prompt:
@@ -53,6 +53,10 @@ def with_interruptions(dialog: DialogFn) -> DialogFn:
                 aside = await _aside(ctx, state, text, u)
                 if aside is not None:
                     return Step(state, aside + again(state))
+            step = await dialog(ctx, state, incoming)
+            if u.triage.soft and step.replies and texts.SOFT_911 not in step.replies[0].text:
+                step.replies.insert(0, Outgoing(texts.SOFT_911))  # the uncertain band, mid-dialog too
+            return step
         return await dialog(ctx, state, incoming)
 
     guarded.__name__ = getattr(dialog, "__name__", "dialog")
@@ -65,9 +69,12 @@ async def _aside(ctx: Context, state: State, text: str, u: Understanding) -> lis
     from dialogs.answer import answer_reply
     from dialogs.status import status_reply
 
-    if state.choices and text.isascii() and text.isdecimal() and len(text) <= 3:
+    bare_number = text.isascii() and text.isdecimal()
+    if bare_number and len(state.choices) >= 2 and len(text) <= 3:
+        # A lone choice (Skip) means the step takes a typed answer: "2" may be one.
         return [Outgoing(texts.PICK_A_NUMBER.format(count=len(state.choices)))]
-    if u.intent == "status" and (u.report_number or u.status_action):
+    if u.intent == "status" and (u.report_number or u.status_action) and not is_bare_number(text):
+        # A bare number typed at a step is its answer (a ZIP code, a count), not a lookup.
         replies = (await status_reply(ctx, u.report_number, u.status_action)).replies
         return [*replies, Outgoing(texts.BACK_TO_IT)]
     if u.intent == "human":

@@ -37,8 +37,8 @@ WHEN_SAFE = "When you're safe, we can carry on where we were, or say **cancel** 
 BACK_TO_IT = "Now, back to where we were."
 PICK_A_NUMBER = "Please pick a number from 1 to {count}, or tap one of the choices."
 PERSON_AFTER = (
-    "I can pass you to city staff once we've finished here. Say **cancel** to stop this now and "
-    "then ask for a person, or carry on:"
+    "To talk to city staff, say **cancel** to stop this first, then ask for a person. "
+    "Or carry on where we were:"
 )
 WAY_OUT = (
     "Sorry, I'm not understanding you. You can try saying it another way, say **help** to see what "
@@ -67,22 +67,22 @@ REPORT_ONE = "Report a problem: {name}"
 # A message clearly in another language: what the bot can do, in that language where we can.
 OTHER_LANGUAGE = {
     "es": "Lo siento, por ahora solo puedo responder en inglés. Si alguien está en peligro, llame al "
-    "**911**. Para ayuda en español, llame al **311**.",
-    "zh": "抱歉，我目前只能用英文回答。如有人身处危险，请拨打 **911**。如需中文帮助，请拨打 **311**。",
+    "**911**. Para recibir ayuda, llame al **311**.",
+    "zh": "抱歉，我目前只能用英文回答。如有人身处危险，请拨打 **911**。如需帮助，请拨打 **311**。",
     "vi": "Xin lỗi, hiện tôi chỉ trả lời được bằng tiếng Anh. Nếu có ai đang gặp nguy hiểm, hãy gọi "
-    "**911**. Để được giúp bằng tiếng Việt, hãy gọi **311**.",
+    "**911**. Để được giúp đỡ, hãy gọi **311**.",
     "tl": "Paumanhin, sa Ingles lang ako nakakasagot sa ngayon. Kung may nasa panganib, tumawag sa "
-    "**911**. Para sa tulong sa Tagalog, tumawag sa **311**.",
+    "**911**. Para sa tulong, tumawag sa **311**.",
     "ru": "Извините, пока я отвечаю только по-английски. Если кому-то угрожает опасность, звоните "
-    "**911**. Помощь на русском языке: звоните **311**.",
+    "**911**. За помощью звоните **311**.",
     "ko": "죄송합니다. 지금은 영어로만 답할 수 있습니다. 위험한 상황이면 **911**에 전화하세요. "
-    "한국어 도움이 필요하면 **311**에 전화하세요.",
+    "도움이 필요하면 **311**에 전화하세요.",
     "fr": "Désolé, je ne réponds qu'en anglais pour l'instant. Si quelqu'un est en danger, appelez le "
-    "**911**. Pour de l'aide en français, appelez le **311**.",
+    "**911**. Pour obtenir de l'aide, appelez le **311**.",
     "pt": "Desculpe, por enquanto só respondo em inglês. Se alguém estiver em perigo, ligue para o "
-    "**911**. Para ajuda em português, ligue para o **311**.",
+    "**911**. Para obter ajuda, ligue para o **311**.",
 }
 OTHER_LANGUAGE_DEFAULT = (
     "Sorry, I can only answer in English for now. If anyone is in danger, call **911**. "
-    "For help in your language, call **311**."
+    "For help, call **311**."
 )

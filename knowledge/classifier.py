@@ -20,6 +20,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -145,7 +146,7 @@ class Featurizer:
         return np.vstack([self._vectors[k] for k in keys]).astype(np.float32)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class LinearModel:
     """One-vs-rest logistic regression as arrays: one row of weights per class (one row
     in all for two classes, for the second)."""
@@ -157,12 +158,18 @@ class LinearModel:
     def proba(self, rows: sparse.csr_matrix) -> np.ndarray:
         from scipy.special import expit
 
-        scores = np.asarray(rows @ self.coef.T) + self.intercept
+        scores = np.asarray(rows @ self._weights) + self.intercept
         if len(self.classes) == 2:
             positive = expit(scores[:, 0])
             return np.column_stack([1 - positive, positive])
         probs = expit(scores)
         return probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
+
+    @cached_property
+    def _weights(self) -> np.ndarray:
+        """The weights as one contiguous (features x classes) block, made once: multiplying
+        by a transposed view would copy the whole matrix on every message."""
+        return np.ascontiguousarray(self.coef.T)
 
     @classmethod
     def fit(cls, rows: sparse.csr_matrix, labels: Sequence[str]) -> LinearModel:

@@ -61,7 +61,10 @@ def _report(wanted: Sequence[str], got: Sequence[str], worst: int = 8) -> Report
     )
 
 
-def cross_validate(u: Understander, folds: int = 5) -> dict[str, Report]:
+PARTS = ("intent", "service", "emergency", "entry")
+
+
+def cross_validate(u: Understander, folds: int = 5, parts: Sequence[str] = PARTS) -> dict[str, Report]:
     """Out-of-fold figures for the intent, service and emergency models, and for entries
     (each fold's phrasings searched for in an index built without them)."""
     texts = [t for _, t in u.examples]
@@ -69,16 +72,26 @@ def cross_validate(u: Understander, folds: int = 5) -> dict[str, Report]:
     _, rows = Featurizer.fit(texts, u.featurizer.embedder, u.featurizer._vectors)
     out: dict[str, Report] = {}
 
-    intents = cap([intent_label(x) for x in labels], MAX_PER_LABEL)
-    intent_targets = [str(intent_label(labels[i])) for i in intents]
-    out["intent"] = _predicted(rows[intents], intent_targets, folds)
+    if "intent" in parts:
+        intents = cap([intent_label(x) for x in labels], MAX_PER_LABEL)
+        intent_targets = [str(intent_label(labels[i])) for i in intents]
+        out["intent"] = _predicted(rows[intents], intent_targets, folds)
+    if "service" in parts:
+        reports = [i for i, x in enumerate(labels) if x.startswith(REPORT)]
+        out["service"] = _predicted(rows[reports], [labels[i][len(REPORT) :] for i in reports], folds)
+    if "emergency" in parts:
+        out["emergency"] = _emergency(u, rows, labels, folds)
+    if "entry" in parts:
+        out["entry"] = _entries(u, folds)
+    return out
 
-    reports = [i for i, x in enumerate(labels) if x.startswith(REPORT)]
-    out["service"] = _predicted(rows[reports], [labels[i][len(REPORT) :] for i in reports], folds)
 
+def _emergency(u: Understander, rows: object, labels: list[str], folds: int) -> Report:
     coarse = [triage_label(x) for x in labels]
     picked = cap(coarse, MAX_PER_LABEL)
-    classes, probs = cross_validated(rows[picked], [coarse[i] for i in picked], folds=folds)
+    targets = [coarse[i] for i in picked]
+    classes, probs = cross_validated(rows[picked], targets, folds=folds)  # type: ignore[index]
+    report = Report()
     if "emergency" in classes:
         p = probs[:, classes.index("emergency")]
         is_emergency = np.array([coarse[i] == "emergency" for i in picked])
@@ -90,10 +103,7 @@ def cross_validate(u: Understander, folds: int = 5) -> dict[str, Report]:
             ]
         )
         report.notes = {"alarm threshold": alarm, "uncertain band from": u.triager.thresholds.band}
-        out["emergency"] = report
-
-    out["entry"] = _entries(u, folds)
-    return out
+    return report
 
 
 def _predicted(rows: object, targets: list[str], folds: int) -> Report:

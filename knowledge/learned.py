@@ -159,9 +159,12 @@ def train(
 def neighbours(texts: Sequence[str], vectors: MutableMapping[str, np.ndarray]) -> np.ndarray:
     """The example vectors a message's novelty is measured against (an even sample of at
     most MAX_NEIGHBOURS, so a huge base keeps the per-message cost bounded)."""
-    keys = [text_key(t) for t in dict.fromkeys(texts)]
-    step = max(1, len(keys) // MAX_NEIGHBOURS)
-    return np.vstack([vectors[k] for k in keys[::step] if k in vectors]).astype(np.float32)
+    keys = [k for k in (text_key(t) for t in dict.fromkeys(texts)) if k in vectors]
+    if len(keys) > MAX_NEIGHBOURS:
+        keys = [keys[int(i)] for i in np.linspace(0, len(keys) - 1, MAX_NEIGHBOURS)]
+    if not keys:
+        return np.zeros((0, 384), dtype=np.float32)
+    return np.vstack([vectors[k] for k in keys]).astype(np.float32)
 
 
 def novelty_threshold(matrix: np.ndarray) -> float:
@@ -183,6 +186,8 @@ def cap(labels: Sequence[str | None], limit: int) -> list[int]:
             by_label.setdefault(label, []).append(i)
     picked: list[int] = []
     for indices in by_label.values():
-        step = max(1, len(indices) // limit)
-        picked.extend(indices[::step][:limit])
+        if len(indices) <= limit:
+            picked.extend(indices)
+        else:
+            picked.extend(indices[int(i)] for i in np.linspace(0, len(indices) - 1, limit))
     return sorted(picked)

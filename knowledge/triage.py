@@ -9,7 +9,7 @@ Safety comes first, so triage fails safe:
   threshold the 911 message; in the uncertain band below it the normal answer,
   led by "If anyone is in danger right now, call 911";
 - past or negated mentions ("there was a fire last month") soften to that
-  same reminder, never to silence.
+  same reminder, never to silence; a floor phrase is never softened.
 
 The advice for each kind comes from the training data, never from code.
 """
@@ -62,7 +62,8 @@ _FLOOR: list[tuple[str, str]] = [
     (
         "self_harm",
         r"\b(kill(ing)? myself|suicid\w*|end(ing)? my life|take my (own )?life|want to die|wanna die|"
-        r"hurt(ing)? myself|cut(ting)? myself|better off dead)\b",
+        r"hurt(ing)? myself|cut(ting)? myself|better off dead|(don'?t|do not) want to (live|be alive)|"
+        r"end it all|no reason to live)\b",
     ),
 ]
 _COMPILED = [(kind, re.compile(pattern)) for kind, pattern in _FLOOR]
@@ -104,22 +105,22 @@ class Triager:
 
     def assess(self, text: str, row: sparse.csr_matrix) -> Triage:
         floor_kind = floor(text)
+        if floor_kind is not None:
+            # Unmistakable: nothing else in the message, past or negated wording included,
+            # may cancel it. A wrong alarm costs a sentence; a missed one can cost a life.
+            return Triage(True, floor_kind, score=0.9, advice=self.advice.get(floor_kind, ""))
         if self._model is None:
-            if floor_kind:
-                return Triage(True, floor_kind, score=0.9, advice=self.advice.get(floor_kind, ""))
             return Triage(False)
         probs = dict(zip(self._model.classes, self._model.proba(row)[0].tolist(), strict=True))
         p_emergency, p_past, p_other = (probs.get(k, 0.0) for k in (EMERGENCY, PAST, OTHER))
-        kind = floor_kind or self._kind(row)
-        advice = self.advice.get(kind, "")
         score = round(p_emergency, 4)
-        if p_past > p_emergency and p_past > p_other:
-            # Over, negated or hypothetical: remind, never silence, never alarm.
-            return Triage(False, kind, soft=True, score=score, advice=advice)
-        if floor_kind or p_emergency >= self.thresholds.alarm:
-            return Triage(True, kind, score=max(score, 0.9 if floor_kind else 0.0), advice=advice)
-        if p_emergency >= self.thresholds.band:
-            return Triage(False, kind, soft=True, score=score, advice=advice)
+        if p_emergency >= self.thresholds.alarm:
+            kind = self._kind(row)
+            return Triage(True, kind, score=score, advice=self.advice.get(kind, ""))
+        if p_emergency >= self.thresholds.band or (p_past > p_emergency and p_past > p_other):
+            # Uncertain, or over, negated or hypothetical: remind, never silence.
+            kind = self._kind(row)
+            return Triage(False, kind, soft=True, score=score, advice=self.advice.get(kind, ""))
         return Triage(False, score=score)
 
     def _kind(self, row: sparse.csr_matrix) -> str:

@@ -48,13 +48,16 @@ SUGGEST_AT = 0.30  # middle band: "did you mean"
 # An intent the classifier is less sure of than this is not acted on alone: a
 # question with a confident search answer is answered, anything else is fallback.
 INTENT_AT = 0.4
+STOP_AT = 0.8  # "stop updates" with no number stops them all: only when this sure
 LANGUAGE_TAG = "language"  # the entry that says how to get help in other languages
 
 # Exact: a report number on its own ("10234", "#10234?", "SR# 10234"), and one anywhere.
 _BARE_NUMBER = re.compile(
     r"^\s*(sr|case|ticket|report|ref|no)?\s*(#|no\.?|number)?\s*#?\s*(\d{4,8})\s*[?!.]*\s*$"
 )
-_NUMBER = re.compile(r"(?<![\d/.,:$-])#?\b(\d{4,8})\b(?![\d/.,:%]|\s?(st|nd|rd|th|am|pm|ft|feet|blocks?)\b)")
+_NUMBER = re.compile(
+    r"(?<![\d/.,:$-])#?\b(\d{4,8})\b(?![\d/%]|[.,:]\d|\s?(st|nd|rd|th|am|pm|ft|feet|blocks?)\b)"
+)
 _TIMEISH = re.compile(r"\b(19|20)\d\d\b")  # a year is not a report number
 # A house number: digits, one to three words, then a street type ("1420 Noe St").
 _ADDRESS = re.compile(
@@ -160,6 +163,8 @@ class Understander:
             prediction = Prediction(OUT_OF_SCOPE, 1.0, ((OUT_OF_SCOPE, 1.0), *prediction.ranked))
         label, sure = prediction.label, prediction.probability >= INTENT_AT
         base = Understanding("fallback", prediction.probability, text, triage=tri, ranked=prediction.ranked)
+        if label == STATUS_STOP and not number and prediction.probability < STOP_AT:
+            sure = False  # stopping every update is not done on a guess
         if sure and label in (STATUS, STATUS_MINE, STATUS_STOP):
             action = {STATUS_MINE: "mine", STATUS_STOP: "stop"}.get(label)
             if label == STATUS_MINE and number:
@@ -190,7 +195,7 @@ class Understander:
         return replace(base, score=best.score if best else 0.0)
 
     def _novel(self, text: str) -> bool:
-        if self._neighbours is None or self.featurizer.embedder is None:
+        if self._neighbours is None or not len(self._neighbours) or self.featurizer.embedder is None:
             return False
         nearest = float((self._neighbours @ self.featurizer.embedder.encode_one(text)).max())
         return nearest < self.learned.novelty

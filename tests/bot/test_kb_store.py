@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -14,6 +16,7 @@ from bot.models import PhrasingVector
 from bot.settings import Settings
 from knowledge.model import Entry, KnowledgeBase
 from knowledge.training import examples
+from tests.hubs import prepared_hub
 
 
 async def ask(hub, text: str, mid: str) -> str:  # type: ignore[no-untyped-def]
@@ -83,3 +86,36 @@ async def test_a_rebuild_in_a_read_only_session_writes_nothing(hub) -> None:  # 
         after = await session.scalar(select(func.count()).select_from(PhrasingVector))
     assert after == before
     assert understander.understand("How do I postpone jury duty?").hits[0].entry.id == "jury-duty-ro"
+
+
+async def test_training_imported_by_the_command_line_is_seen_by_another_process(
+    sqlite_prepared: str, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from bot.settings import load_settings
+    from knowledge.loader import SAMPLE_DIR, TRAINING_FILE, dump_training, load_training
+
+    sample = load_training(SAMPLE_DIR / TRAINING_FILE)
+    word = "zorblatt"  # a word no example has: only the new examples can teach it
+    human = (*sample.intents["human"], f"{word} me now")
+    taught = replace(sample, intents={**sample.intents, "human": human})
+    dump_training(taught, tmp_path / "training.yaml")
+    out = subprocess.run(  # noqa: ASYNC221 (the test waits for the command on purpose)
+        [sys.executable, "-m", "bot.cli", "kb", "import", "training.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "DATABASE_URL": sqlite_prepared},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "training examples" in out.stdout and "understanding ready" in out.stdout
+    settings = load_settings(DATABASE_URL=sqlite_prepared, MEDIA_DIR=tmp_path / "media", _env_file=None)
+    # Another process: it loads what the import trained.
+    async with prepared_hub(settings) as hub, hub.db.reading() as session:
+        understander = await hub.services.knowledge.current(session)
+        stored = await kb_store.load_learned(session, understander.digest)
+    assert stored is not None  # trained once, by the import, not by this process
+    assert understander.understand(f"{word} me now").intent == "human"

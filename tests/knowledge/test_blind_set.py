@@ -18,9 +18,11 @@ from knowledge.evaluate import read_labelled, score_set
 from knowledge.understand import Understander
 
 BLIND_SET = Path(__file__).parents[1] / "data" / "blind_set.jsonl"
-FLOORS = {"faq": 0.0, "report": 0.0, "emergency": 0.0, "fallback": 0.0}
-MIN_OVERALL = 0.0
-MAX_FALSE_ALARMS = 1.0
+# Measured first on 2026-12-01 (420 lines): faq 0.950, report 0.967, emergency 0.983,
+# fallback 0.914, status 1.000, smalltalk 0.920, human 0.933; overall 0.957; false alarms 0.014.
+FLOORS = {"faq": 0.92, "report": 0.93, "emergency": 0.95, "fallback": 0.85}
+MIN_OVERALL = 0.93
+MAX_FALSE_ALARMS = 0.03
 
 
 @pytest.fixture(scope="module")

@@ -108,3 +108,13 @@ def test_stored_models_load_back_the_same(sample: Understander) -> None:
     for name in ("intents", "services", "triage", "kinds"):
         mine, theirs = getattr(sample.learned, name), getattr(loaded, name)
         assert mine.classes == theirs.classes and (mine.coef == theirs.coef).all()
+
+
+def test_held_back_examples_of_each_intent_and_service_are_understood(sample: Understander) -> None:
+    """Cross-validation: each example predicted by models trained without it."""
+    from knowledge.evaluate import cross_validate
+
+    reports = cross_validate(sample, folds=3, parts=("intent", "service"))
+    for figure in reports["intent"].figures:
+        assert figure.ratio >= 0.6, figure
+    assert reports["intent"].overall >= 0.85 and reports["service"].overall >= 0.8
