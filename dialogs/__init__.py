@@ -16,6 +16,6 @@ def register(registry: DialogRegistry) -> None:
     registry.register("start", basics.start)
     registry.register("help", basics.help_)
     registry.register("cancelled", basics.cancelled)
-    registry.register("answer", with_interruptions(answer.did_you_mean))
-    registry.register("handoff", with_interruptions(answer.offer_staff))
+    registry.register("answer", with_interruptions(answer.did_you_mean, resumable=False))
+    registry.register("handoff", with_interruptions(answer.offer_staff, resumable=False))
     registry.register(report.NAME, with_interruptions(report.report))

@@ -37,8 +37,10 @@ def again(state: State) -> list[Outgoing]:
     return [replace(Outgoing.from_json(state.prompt), choices=tuple(state.choices))]
 
 
-def with_interruptions(dialog: DialogFn) -> DialogFn:
-    """Handle an interruption before the dialog sees the message; keep its state."""
+def with_interruptions(dialog: DialogFn, *, resumable: bool = True) -> DialogFn:
+    """Handle an interruption before the dialog sees the message; keep its state.
+    A dialog that is not `resumable` (a one-question offer that hands anything else to
+    the router) gets only the 911 handling: other messages are simply new messages."""
 
     async def guarded(ctx: Context, state: State, incoming: Incoming) -> Step:
         text = incoming.text.strip()
@@ -49,7 +51,10 @@ def with_interruptions(dialog: DialogFn) -> DialogFn:
                 if state.active and state.prompt:
                     replies += [Outgoing(texts.WHEN_SAFE), *again(state)]
                 return Step(state, replies)
-            if state.active:
+            if state.active and _out_of_range(text, state):
+                pick = Outgoing(texts.PICK_A_NUMBER.format(count=len(state.choices)))
+                return Step(state, [pick, *again(state)])
+            if state.active and resumable:
                 aside = await _aside(ctx, state, text, u)
                 if aside is not None:
                     return Step(state, aside + again(state))
@@ -63,16 +68,19 @@ def with_interruptions(dialog: DialogFn) -> DialogFn:
     return guarded
 
 
+def _out_of_range(text: str, state: State) -> bool:
+    """A small number that matches none of the choices offered (the engine has already
+    taken one that does). A lone choice (Skip) means the step takes a typed answer, so
+    there "2" may be one."""
+    return text.isascii() and text.isdecimal() and len(text) <= 3 and len(state.choices) >= 2
+
+
 async def _aside(ctx: Context, state: State, text: str, u: Understanding) -> list[Outgoing] | None:
     """What to say about a message that is not an answer to the pending step, or None
     when it may be one (the dialog decides)."""
     from dialogs.answer import answer_reply
     from dialogs.status import status_reply
 
-    bare_number = text.isascii() and text.isdecimal()
-    if bare_number and len(state.choices) >= 2 and len(text) <= 3:
-        # A lone choice (Skip) means the step takes a typed answer: "2" may be one.
-        return [Outgoing(texts.PICK_A_NUMBER.format(count=len(state.choices)))]
     if u.intent == "status" and (u.report_number or u.status_action) and not is_bare_number(text):
         # A bare number typed at a step is its answer (a ZIP code, a count), not a lookup.
         replies = (await status_reply(ctx, u.report_number, u.status_action)).replies
