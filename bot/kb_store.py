@@ -8,6 +8,7 @@ is seen by the next question everywhere, without a restart.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from bot.models import (
 )
 from bot.revision import bump_revision, revision
 from bot.timeutil import utcnow
+from knowledge.catalogue import Catalogue
 from knowledge.embeddings import Embedder, load_default, text_key
 from knowledge.learned import Learned, digest
 from knowledge.model import Entry, EntryLink, KnowledgeBase
@@ -136,6 +138,10 @@ async def load_learned(session: AsyncSession, key: str) -> Learned | None:
 KEEP_MODELS = 4  # stored model sets kept: the current one and a few recent (a revert is instant)
 
 
+async def has_learned(session: AsyncSession, key: str) -> bool:
+    return await session.scalar(select(TrainedModel.digest).where(TrainedModel.digest == key)) is not None
+
+
 async def save_learned(session: AsyncSession, key: str, learned: Learned) -> None:
     await session.execute(
         upsert_insert(session, TrainedModel).on_conflict_do_nothing(index_elements=["digest"]),
@@ -170,6 +176,10 @@ _VECTOR_MEMO_MAX = 200_000  # about 300 MB at 384 float32s; beyond that, read fr
 # Trained models by the digest of their examples: pure functions of it, like vectors.
 _LEARNED_MEMO: dict[str, Learned] = {}
 _LEARNED_MEMO_MAX = 8
+# Whole understanders by the same digest (immutable): a second hub or a restarted cache in
+# this process on the same content skips loading vectors and models altogether.
+_UNDERSTANDER_MEMO: dict[str, Understander] = {}
+_UNDERSTANDER_MEMO_MAX = 3
 
 
 class KnowledgeCache:
@@ -196,13 +206,36 @@ class KnowledgeCache:
         kb = await load(session)
         catalogue = await catalogue_store.load(session)
         training = await load_training(session)
+        embedder = await asyncio.to_thread(self._embedder)
+        key = digest(examples(training, kb, catalogue), embedder)
+        # The models depend on the examples only; the understander on everything (answers too).
+        content = repr((key, kb, catalogue, sorted(training.advice.items())))
+        whole = hashlib.sha256(content.encode()).hexdigest()
+        ready = _UNDERSTANDER_MEMO.get(whole)
+        if ready is not None and await has_learned(session, key):
+            # The same content, already understood in this process and stored in this
+            # database (its vectors with it): nothing to load, build or save.
+            return ready
+        understander = await self._make(session, kb, catalogue, training, embedder, key)
+        if len(_UNDERSTANDER_MEMO) >= _UNDERSTANDER_MEMO_MAX:
+            _UNDERSTANDER_MEMO.pop(next(iter(_UNDERSTANDER_MEMO)))
+        _UNDERSTANDER_MEMO[whole] = understander
+        return understander
+
+    async def _make(
+        self,
+        session: AsyncSession,
+        kb: KnowledgeBase,
+        catalogue: Catalogue,
+        training: TrainingData,
+        embedder: Embedder | None,
+        key: str,
+    ) -> Understander:
         vectors = await load_vectors(session)
         known = set(vectors)
         # Vectors are a pure function of (model, text): reuse what this process
         # already computed for another database or an earlier revision.
         vectors.update({k: v for k, v in _VECTOR_MEMO.items() if k not in vectors})
-        embedder = await asyncio.to_thread(self._embedder)
-        key = digest(examples(training, kb, catalogue), embedder)
         in_database = await load_learned(session, key)
         learned = in_database or _LEARNED_MEMO.get(key)
         # Building the index and training are CPU work; keep the event loop answering.
