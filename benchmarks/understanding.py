@@ -29,15 +29,7 @@ from rapidfuzz import fuzz, process
 
 from knowledge.embeddings import Embedder, load_default
 from knowledge.learned import Learned
-from knowledge.loader import (
-    FAQ_FILE,
-    SAMPLE_DIR,
-    SERVICES_FILE,
-    TRAINING_FILE,
-    load_catalogue,
-    load_knowledge,
-    load_training,
-)
+from knowledge.loader import load_sample
 from knowledge.model import KnowledgeBase
 from knowledge.understand import Understander
 
@@ -147,8 +139,8 @@ _VECTORS: dict[str, object] = {}
 def measure_size(
     base: KnowledgeBase, size: int, rng: random.Random, embedder: Embedder | None
 ) -> dict[str, object]:
-    training = load_training(SAMPLE_DIR / TRAINING_FILE)
-    catalogue = load_catalogue(SAMPLE_DIR / SERVICES_FILE)
+    sample = load_sample()
+    training, catalogue = sample.training, sample.catalogue
     kb = generate(base, size, rng)
     vectors = _VECTORS  # as the database keeps them: each text is embedded once across sizes
     started = time.perf_counter()
@@ -231,7 +223,8 @@ def main() -> None:
     parser.add_argument("--words-only", action="store_true", help="without the embedding model")
     args = parser.parse_args()
     rng = random.Random(311)
-    base = load_knowledge(SAMPLE_DIR / FAQ_FILE)
+    base = load_sample().knowledge
+    assert base is not None
     sizes = [len(base.entries), 1000] if args.small else [len(base.entries), 1000, 10_000]
     embedder = None if args.words_only else load_default()
     results: dict[str, object] = {

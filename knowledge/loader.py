@@ -464,3 +464,12 @@ def load_content(path: Path, *, services: set[str] | None = None) -> Content:
         catalogue,
         load_training(path, services=known) if _is_training(data) else None,
     )
+
+
+def load_sample(directory: Path = SAMPLE_DIR) -> Content:
+    """The bundled sample city: knowledge base, service catalogue and training examples."""
+    return Content(
+        load_knowledge(directory / FAQ_FILE),
+        load_catalogue(directory / SERVICES_FILE),
+        load_training(directory / TRAINING_FILE),
+    )

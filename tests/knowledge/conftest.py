@@ -7,23 +7,17 @@ import pytest
 
 from bot.kb_store import _VECTOR_MEMO
 from knowledge.embeddings import load_default
-from knowledge.loader import (
-    FAQ_FILE,
-    SAMPLE_DIR,
-    SERVICES_FILE,
-    TRAINING_FILE,
-    load_catalogue,
-    load_knowledge,
-    load_training,
-)
+from knowledge.loader import load_sample
 from knowledge.understand import Understander
 
 
 def _build(with_model: bool) -> Understander:
+    sample = load_sample()
+    assert sample.knowledge is not None
     return Understander(
-        load_knowledge(SAMPLE_DIR / FAQ_FILE),
-        load_catalogue(SAMPLE_DIR / SERVICES_FILE),
-        training=load_training(SAMPLE_DIR / TRAINING_FILE),
+        sample.knowledge,
+        sample.catalogue,
+        training=sample.training,
         embedder=load_default() if with_model else None,
         vectors=_VECTOR_MEMO,  # shared with the database fixtures: each text is embedded once
     )
