@@ -248,8 +248,7 @@ class KnowledgeCache:
             vectors=vectors,
             learned=learned,
         )
-        needed = {text_key(p) for e in kb.active() for p in e.phrasings()}
-        needed |= {text_key(t) for _, t in understander.examples}
+        needed = {text_key(t) for _, t in understander.examples}  # entries' phrasings among them
         # A read-only session (Open311 GETs, history) must not write: on SQLite that
         # would need the write lock mid-transaction. What it computed stays in this
         # process's memos, and any later rebuild in a writing session stores it.

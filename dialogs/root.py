@@ -18,10 +18,6 @@ async def root(ctx: Context, state: State, incoming: Incoming) -> Step:
         return Step(State(), [Outgoing("Type your question, or say **help**.")])
     u = await understand(ctx, incoming.text)
     step = await _route(ctx, u, incoming)
-    if u.triage.soft and step.replies and texts.SOFT_911 not in step.replies[0].text:
-        # Uncertain, past or negated danger: the normal answer, led by the reminder. Cheap
-        # when it is wrong; it may save a life when it is right.
-        step.replies.insert(0, Outgoing(texts.SOFT_911))
     if ctx.expired and step.replies:
         step.replies.insert(0, Outgoing(texts.EXPIRED))
     return step

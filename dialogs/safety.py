@@ -10,7 +10,6 @@ longer see. The dialog's state is kept throughout.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 from bot.dialog import Context, DialogFn, State, Step
 from bot.messages import Incoming, Outgoing
@@ -34,7 +33,7 @@ def again(state: State) -> list[Outgoing]:
     """The pending step's question, as it was asked."""
     if not state.prompt:
         return []
-    return [replace(Outgoing.from_json(state.prompt), choices=tuple(state.choices))]
+    return [Outgoing.from_json(state.prompt)]
 
 
 def with_interruptions(dialog: DialogFn, *, resumable: bool = True) -> DialogFn:
@@ -60,7 +59,9 @@ def with_interruptions(dialog: DialogFn, *, resumable: bool = True) -> DialogFn:
                     return Step(state, aside + again(state))
             step = await dialog(ctx, state, incoming)
             if u.triage.soft and step.replies and texts.SOFT_911 not in step.replies[0].text:
-                step.replies.insert(0, Outgoing(texts.SOFT_911))  # the uncertain band, mid-dialog too
+                # Uncertain, past or negated danger, at the root or mid-dialog: the normal
+                # answer, led by the reminder. Cheap when wrong; it may save a life when right.
+                step.replies.insert(0, Outgoing(texts.SOFT_911))
             return step
         return await dialog(ctx, state, incoming)
 

@@ -198,9 +198,6 @@ class Prediction:
     probability: float
     ranked: tuple[tuple[str, float], ...]  # best first
 
-    def of(self, label: str) -> float:
-        return next((p for name, p in self.ranked if name == label), 0.0)
-
 
 class LinearClassifier:
     """A model with the featurizer it was trained on."""

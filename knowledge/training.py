@@ -88,9 +88,6 @@ class TrainingData:
     def __len__(self) -> int:
         return sum(1 for _ in self.rows())
 
-    def emergency_texts(self) -> tuple[str, ...]:
-        return tuple(t for texts in self.emergencies.values() for t in texts)
-
 
 def examples(data: TrainingData, kb: KnowledgeBase, catalogue: Catalogue) -> list[tuple[str, str]]:
     """Every labelled example the classifiers learn from: the training data, each active

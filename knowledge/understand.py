@@ -186,7 +186,7 @@ class Understander:
                 return replace(base, score=best.score, offer_report=services[0].service)
             score = round(prediction.probability * services[0].score, 4)
             return replace(base, intent="report", score=score, service=services[0].service)
-        answers = best is not None and best.score >= ANSWER_AT and not self._ambiguous(text, hits)
+        answers = best is not None and best.score >= ANSWER_AT and not (short and _close(hits))
         # A question the classifier is unsure of, but the search answers well, is answered.
         if best is not None and answers and (label == "faq" or (label != OUT_OF_SCOPE and not sure)):
             return replace(base, intent="faq", score=best.score, entry=best.entry)
@@ -210,9 +210,8 @@ class Understander:
         ranked = self.service_model.predict("", row).ranked
         return [ServiceHit(self._services[code], p) for code, p in ranked[:limit] if code in self._services]
 
-    def _ambiguous(self, text: str, hits: tuple[Hit, ...]) -> bool:
-        """A one- or two-word message ("parking", "trash bins") that fits several entries
-        about equally: better to ask which one than to guess."""
-        if len(hits) < 2 or len(self.index.query_terms(text)) > 2:
-            return False
-        return hits[0].score - hits[1].score < AMBIGUOUS_GAP
+
+def _close(hits: tuple[Hit, ...]) -> bool:
+    """The first two entries fit about equally: for a one- or two-word message ("parking",
+    "trash bins") it is better to ask which one than to guess."""
+    return len(hits) >= 2 and hits[0].score - hits[1].score < AMBIGUOUS_GAP
