@@ -255,7 +255,9 @@ class Engine:
                 [
                     Outgoing(
                         f"That message is too long ({len(incoming.text):,} characters). "
-                        f"Please keep it under {self.max_chars:,} characters, or split it up."
+                        f"Please keep it under {self.max_chars:,} characters, or split it up. "
+                        # Not read, so not triaged: the reminder costs nothing and may matter.
+                        "If anyone is in danger right now, call **911**."
                     )
                 ],
             )

@@ -14,7 +14,8 @@ from dialogs.safety import with_interruptions
 def register(registry: DialogRegistry) -> None:
     registry.register("root", with_interruptions(root.root))
     registry.register("start", basics.start)
-    registry.register("help", basics.help_)
+    # "HELP!!!" is a command, but it may be a cry for help: triage sees it first.
+    registry.register("help", with_interruptions(basics.help_, resumable=False))
     registry.register("cancelled", basics.cancelled)
     registry.register("answer", with_interruptions(answer.did_you_mean, resumable=False))
     registry.register("handoff", with_interruptions(answer.offer_staff, resumable=False))

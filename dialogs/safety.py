@@ -53,7 +53,8 @@ def with_interruptions(dialog: DialogFn, *, resumable: bool = True) -> DialogFn:
             if state.active and _out_of_range(text, state):
                 pick = Outgoing(texts.PICK_A_NUMBER.format(count=len(state.choices)))
                 return Step(state, [pick, *again(state)])
-            if state.active and resumable:
+            # A message that brings photos or a pin is the dialog's, so nothing it carries is lost.
+            if state.active and resumable and not (incoming.photos or incoming.location):
                 aside = await _aside(ctx, state, text, u)
                 if aside is not None:
                     return Step(state, aside + again(state))

@@ -150,7 +150,7 @@ async def test_cancel_and_help_work_mid_dialog(engine: Engine) -> None:
 
 async def test_oversized_and_empty_messages_get_a_clear_answer(engine: Engine) -> None:
     big = await engine.handle(msg("m1", "x" * 100_000))
-    assert "too long" in big.replies[0].text
+    assert "too long" in big.replies[0].text and "911" in big.replies[0].text  # unread, so reminded
     empty = await engine.handle(msg("m2", "   "))
     assert "didn't get any text" in empty.replies[0].text
     async with engine.db.reading() as s:

@@ -109,3 +109,14 @@ async def test_cross_streets_in_the_first_message_are_taken_whole(hub: Hub) -> N
         said = await resident.say("skip")
     said = " ".join(r.text for r in resident.replies)
     assert "Market St & 5th Street" in said
+
+
+async def test_a_photo_sent_with_a_question_is_kept_for_the_report(hub: Hub) -> None:
+    from tests.dialogs.test_report import photo
+
+    resident = Resident(hub)
+    await resident.say("there's a big pothole outside 1450 Valencia St")
+    await resident.tap("Yes")
+    assert "photo" in " ".join(r.text for r in resident.replies).lower()
+    await resident.say("when is 311 open?", photos=(await photo(hub),))
+    assert "back to where we were" not in " ".join(r.text for r in resident.replies)  # the dialog took it
