@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from knowledge.classifier import Featurizer, cross_validated
-from knowledge.learned import MAX_PER_LABEL, cap, intent_label, triage_label
+from knowledge.learned import MAX_ORDINARY, MAX_PER_LABEL, cap, intent_label, triage_label
 from knowledge.search import SearchIndex
 from knowledge.training import REPORT
 from knowledge.understand import Understander, Understanding
@@ -88,7 +88,7 @@ def cross_validate(u: Understander, folds: int = 5, parts: Sequence[str] = PARTS
 
 def _emergency(u: Understander, rows: object, labels: list[str], folds: int) -> Report:
     coarse = [triage_label(x) for x in labels]
-    picked = cap(coarse, MAX_PER_LABEL)
+    picked = cap(coarse, MAX_ORDINARY)
     targets = [coarse[i] for i in picked]
     classes, probs = cross_validated(rows[picked], targets, folds=folds)  # type: ignore[index]
     report = Report()

@@ -24,7 +24,8 @@ from knowledge.training import EMERGENCY, FAQ, NOT_EMERGENCY, PAST_OR_NEGATED, R
 from knowledge.triage import OTHER, PAST, Thresholds, choose_thresholds
 
 FORMAT = 2  # bump when features or models change shape: stored models are then retrained
-MAX_PER_LABEL = 4000  # examples per intent, and ordinary messages for triage, a model learns from
+MAX_PER_LABEL = 4000  # examples per intent the intent model learns from
+MAX_ORDINARY = 20_000  # ordinary messages triage learns from: all of the sample's (they teach precision)
 NOVELTY_QUANTILE = 0.01  # this share of examples is further from all the others than "novel" is
 NOVELTY_SAMPLE = 1500
 MAX_NEIGHBOURS = 20_000  # examples a message is compared with for novelty
@@ -135,7 +136,7 @@ def train(
         if x.startswith(REPORT) and (services is None or x[len(REPORT) :] in services)
     ]
     coarse = [triage_label(x) for x in labels]
-    triage_rows = cap(coarse, MAX_PER_LABEL)
+    triage_rows = cap(coarse, MAX_ORDINARY)
     emergencies = [i for i, x in enumerate(labels) if x.startswith(EMERGENCY)]
     triage_targets = [coarse[i] for i in triage_rows]
     triage_model = fit(triage_rows, triage_targets)
