@@ -14,6 +14,7 @@ milliseconds by every other process, with no pickles.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import zlib
@@ -34,6 +35,7 @@ ALPHA = 2e-5  # L2 strength
 EPOCHS = 12
 CHAR_FEATURES = 1 << 16
 WORD_FEATURES = 1 << 15
+HASHED_MEMO = 65_536  # texts whose hashed n-grams are kept (two arrays of ~100 numbers each)
 _DIGITS = re.compile(r"\d{4,}")
 _TOKEN = re.compile(r"\w+")
 
@@ -55,19 +57,28 @@ def _word_grams(text: str) -> Iterator[str]:
     yield from (f"{a} {b}" for a, b in itertools.pairwise(tokens))
 
 
+@functools.lru_cache(maxsize=HASHED_MEMO)
+def _hashed_row(text: str, grams: Callable[[str], Iterator[str]], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """One text's hashed n-gram counts (indices, counts). Memoised: retraining after one
+    edit hashes that one text again, not the ten thousand that did not change."""
+    counts = Counter(zlib.crc32(g.encode()) & (size - 1) for g in grams(text))
+    n = len(counts)
+    return np.fromiter(counts.keys(), np.int32, n), np.fromiter(counts.values(), np.float32, n)
+
+
 def _hashed(texts: Sequence[str], grams: Callable[[str], Iterator[str]], size: int) -> sparse.csr_matrix:
     """Counts of hashed n-grams, one row per text (the hashing trick: no vocabulary to
     keep, and sklearn is needed only to train, not to answer)."""
-    indptr: list[int] = [0]
-    indices: list[int] = []
-    values: list[int] = []
-    for text in texts:
-        counts = Counter(zlib.crc32(g.encode()) & (size - 1) for g in grams(text))
-        indices.extend(counts.keys())
-        values.extend(counts.values())
-        indptr.append(len(indices))
+    rows = [_hashed_row(text, grams, size) for text in texts]
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum([len(indices) for indices, _ in rows], out=indptr[1:])
+    empty = np.zeros(0, dtype=np.int32)
     return sparse.csr_matrix(
-        (np.array(values, dtype=np.float32), np.array(indices, dtype=np.int32), np.array(indptr)),
+        (
+            np.concatenate([values for _, values in rows] or [empty.astype(np.float32)]),
+            np.concatenate([indices for indices, _ in rows] or [empty]),
+            indptr,
+        ),
         shape=(len(texts), size),
     )
 
