@@ -159,6 +159,10 @@ async def open_hub(settings: Settings, *, auto_upgrade: bool | None = None, warm
     from bot.hub import build_hub
 
     hub = build_hub(settings)
+    if warm:
+        from knowledge.language import warm_up
+
+        warm_up()
     try:
         await prepare(
             hub.db,

@@ -33,6 +33,14 @@ def _model() -> Any:
     return _identifier
 
 
+def warm_up() -> None:
+    """Start loading the model in the background: it takes about 0.4 s (it is read from a
+    compressed file), which a process about to answer messages can overlap with its own
+    start-up instead of adding to the first answer. Only a cache is filled, so nothing is
+    lost if the process ends first."""
+    threading.Thread(target=_model, name="language-model", daemon=True).start()
+
+
 def _non_latin(text: str) -> bool:
     letters = [c for c in text if c.isalpha()]
     if not letters:
