@@ -28,7 +28,7 @@ from knowledge.language import detect
 from knowledge.learned import Learned, digest, neighbours, train
 from knowledge.model import Entry, KnowledgeBase
 from knowledge.search import Hit, SearchIndex
-from knowledge.text import Synonyms, fold
+from knowledge.text import Synonyms, fold, words
 from knowledge.training import (
     HUMAN,
     OUT_OF_SCOPE,
@@ -44,6 +44,10 @@ Intent = Literal["faq", "report", "emergency", "status", "smalltalk", "human", "
 
 ANSWER_AT = 0.45  # search confidence to answer directly
 AMBIGUOUS_GAP = 0.1  # short messages: the first answer must stand out by this much
+# A message of this many words or fewer is a topic, not a question ("parking", "trash bins"):
+# it may be asked about or reported. Counted as typed, so "how do i pay a parking ticket"
+# is a whole question even though only two of its words are search terms.
+SHORT_WORDS = 2
 SUGGEST_AT = 0.30  # middle band: "did you mean"
 # An intent the classifier is less sure of than this is not acted on alone: a
 # question with a confident search answer is answered, anything else is fallback.
@@ -179,7 +183,7 @@ class Understander:
         services = tuple(self._service_hits(row))
         base = replace(base, hits=hits, services=services)
         best = hits[0] if hits else None
-        short = len(self.index.query_terms(text)) <= 2
+        short = len(words(text)) <= SHORT_WORDS
         if sure and label == "report" and services:
             if short and best is not None and best.score >= ANSWER_AT:
                 # "parking", "trash": a question or a report? Offer both rather than guess.
