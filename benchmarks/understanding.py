@@ -31,6 +31,7 @@ from knowledge.embeddings import Embedder, load_default
 from knowledge.learned import Learned
 from knowledge.loader import load_sample
 from knowledge.model import KnowledgeBase
+from knowledge.threads import one_blas_thread
 from knowledge.understand import Understander
 
 FILLER = [
@@ -222,6 +223,7 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="60 and 1,000 entries only (CI)")
     parser.add_argument("--words-only", action="store_true", help="without the embedding model")
     args = parser.parse_args()
+    one_blas_thread()  # as `civic311` runs
     rng = random.Random(311)
     base = load_sample().knowledge
     assert base is not None

@@ -125,6 +125,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from knowledge.threads import one_blas_thread
+
+    one_blas_thread()
     quiet = args.command not in ("serve", "worker")  # chat and ask print for people, not logs
     level = logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(
