@@ -135,6 +135,12 @@ async def load_learned(session: AsyncSession, key: str) -> Learned | None:
     return Learned.from_bytes(blob) if blob is not None else None
 
 
+async def load_newest_learned(session: AsyncSession) -> Learned | None:
+    """The most recently stored models, which training after an edit starts from."""
+    blob = await session.scalar(select(TrainedModel.blob).order_by(TrainedModel.created_at.desc()).limit(1))
+    return Learned.from_bytes(blob) if blob is not None else None
+
+
 KEEP_MODELS = 4  # stored model sets kept: the current one and a few recent (a revert is instant)
 
 
@@ -238,6 +244,10 @@ class KnowledgeCache:
         vectors.update({k: v for k, v in _VECTOR_MEMO.items() if k not in vectors})
         in_database = await load_learned(session, key)
         learned = in_database or _LEARNED_MEMO.get(key)
+        previous = None
+        if learned is None:  # to train: start from the models of the revision before
+            before = self._understander
+            previous = before.learned if before is not None else await load_newest_learned(session)
         # Building the index and training are CPU work; keep the event loop answering.
         understander = await asyncio.to_thread(
             Understander,
@@ -247,6 +257,7 @@ class KnowledgeCache:
             embedder=embedder,
             vectors=vectors,
             learned=learned,
+            previous=previous,
         )
         needed = {text_key(t) for _, t in understander.examples}  # entries' phrasings among them
         # A read-only session (Open311 GETs, history) must not write: on SQLite that

@@ -6,6 +6,13 @@ cross-validation). The result is keyed by a digest of the examples and the
 sentence model, so a process that finds it stored (in the database) loads it
 instead of training again: retraining happens once per content change, not
 once per process.
+
+Retraining after an edit starts from the previous models: while few examples
+have changed since the features were fitted (DRIFT_SHARE), the features keep
+their IDF weights, so every model whose own examples did not change (a FAQ edit
+leaves the service and emergency-kind models alone) is kept as it is, and the
+triage thresholds stay unless emergency examples changed. Past that share,
+everything is fitted afresh.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import hashlib
 import io
 import json
 from collections.abc import MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,12 +30,15 @@ from knowledge.embeddings import Embedder, text_key
 from knowledge.training import EMERGENCY, FAQ, NOT_EMERGENCY, PAST_OR_NEGATED, REPORT
 from knowledge.triage import OTHER, PAST, Thresholds, choose_thresholds
 
-FORMAT = 2  # bump when features or models change shape: stored models are then retrained
+FORMAT = 3  # bump when features or models change shape: stored models are then retrained
 MAX_PER_LABEL = 4000  # examples per intent the intent model learns from
 MAX_ORDINARY = 20_000  # ordinary messages triage learns from: all of the sample's (they teach precision)
 NOVELTY_QUANTILE = 0.01  # this share of examples is further from all the others than "novel" is
 NOVELTY_SAMPLE = 1500
 MAX_NEIGHBOURS = 20_000  # examples a message is compared with for novelty
+DRIFT_SHARE = 0.01  # examples that may change, in all, before the features are fitted afresh
+MIN_DRIFT = 50  # ... and at least this many, for small bases
+MODELS = ("intents", "services", "triage", "kinds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +51,9 @@ class Learned:
     kinds: LinearModel | None
     thresholds: Thresholds
     novelty: float = 0.0  # a message less similar than this to every example is unlike anything known
+    seen: np.ndarray | None = None  # hashes of the examples trained on (sorted), to measure an edit
+    drift: int = 0  # examples changed since the features were fitted
+    keys: dict[str, str] = field(default_factory=dict)  # per model, a digest of what it was fitted on
 
     def featurizer(
         self, embedder: Embedder | None, vectors: MutableMapping[str, np.ndarray] | None = None
@@ -53,8 +66,12 @@ class Learned:
             "format": FORMAT,
             "thresholds": [self.thresholds.alarm, self.thresholds.band],
             "novelty": self.novelty,
+            "drift": self.drift,
+            "keys": self.keys,
         }
-        for name in ("intents", "services", "triage", "kinds"):
+        if self.seen is not None:
+            arrays["seen"] = self.seen
+        for name in MODELS:
             model: LinearModel | None = getattr(self, name)
             if model is not None:
                 arrays[f"{name}.coef"] = model.coef
@@ -88,6 +105,9 @@ class Learned:
                 model("kinds"),
                 Thresholds(float(alarm), float(band)),
                 float(meta.get("novelty", 0.0)),
+                data.get("seen"),
+                int(meta.get("drift", 0)),
+                dict(meta.get("keys", {})),
             )
 
 
@@ -115,18 +135,65 @@ def triage_label(label: str) -> str:
     return PAST if label == PAST_OR_NEGATED else OTHER
 
 
+def example_hashes(examples: Sequence[tuple[str, str]]) -> np.ndarray:
+    """One 64-bit hash per (label, text), to tell which examples an edit changed."""
+    return np.array(
+        [
+            int.from_bytes(hashlib.blake2b(f"{label}\t{text}".encode(), digest_size=8).digest(), "little")
+            for label, text in examples
+        ],
+        dtype=np.uint64,
+    )
+
+
+def _key(*parts: object) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.tobytes() if isinstance(part, np.ndarray) else repr(part).encode())
+    return h.hexdigest()
+
+
 def train(
     examples: Sequence[tuple[str, str]],
     embedder: Embedder | None,
     vectors: MutableMapping[str, np.ndarray] | None = None,
     *,
     services: set[str] | None = None,
+    previous: Learned | None = None,
 ) -> Learned:
+    """The models for `examples`; given the `previous` models (an earlier revision's), only
+    what the change touches is fitted again (see the module's docstring)."""
     texts = [t for _, t in examples]
     labels = [label for label, _ in examples]
-    featurizer, rows = Featurizer.fit(texts, embedder, vectors)
+    hashes = example_hashes(examples)
+    seen = np.unique(hashes)
+    sentence_model = embedder.model_id if embedder else "no-embeddings"
+    drift = 0
+    reuse = (
+        previous is not None
+        and previous.seen is not None
+        and previous.keys.get("sentence model") == sentence_model
+    )
+    if reuse:
+        assert previous is not None and previous.seen is not None
+        drift = previous.drift + int(np.setxor1d(seen, previous.seen, assume_unique=True).size)
+        reuse = drift <= max(MIN_DRIFT, DRIFT_SHARE * len(previous.seen))
+    if reuse:
+        assert previous is not None
+        featurizer = previous.featurizer(embedder, vectors)
+        rows = featurizer.transform(texts)
+        features = previous.keys["features"]
+    else:
+        drift, previous = 0, None
+        featurizer, rows = Featurizer.fit(texts, embedder, vectors)
+        features = _key(featurizer.char_idf, featurizer.word_idf, sentence_model)
+    keys = {"sentence model": sentence_model, "features": features}
 
-    def fit(indices: list[int], targets: list[str]) -> LinearModel | None:
+    def fit(name: str, indices: list[int], targets: list[str]) -> LinearModel | None:
+        keys[name] = _key(features, hashes[indices], targets)
+        if previous is not None and previous.keys.get(name) == keys[name]:
+            kept: LinearModel | None = getattr(previous, name)
+            return kept
         return LinearModel.fit(rows[indices], targets) if len(set(targets)) > 1 else None
 
     intents = cap([intent_label(x) for x in labels], MAX_PER_LABEL)
@@ -139,21 +206,29 @@ def train(
     triage_rows = cap(coarse, MAX_ORDINARY)
     emergencies = [i for i, x in enumerate(labels) if x.startswith(EMERGENCY)]
     triage_targets = [coarse[i] for i in triage_rows]
-    triage_model = fit(triage_rows, triage_targets)
-    thresholds = (
-        choose_thresholds(rows[triage_rows], triage_targets)
-        if triage_model is not None
-        else Thresholds(0.5, 0.05)
-    )
+    triage_model = fit("triage", triage_rows, triage_targets)
+    # Thresholds are chosen by cross-validation (five more fits); an edit of ordinary
+    # examples within the drift allowance keeps them, a change to emergencies does not.
+    alarming = [i for i in triage_rows if coarse[i] != OTHER]
+    keys["thresholds"] = _key(features, hashes[alarming], [coarse[i] for i in alarming])
+    if triage_model is None:
+        thresholds = Thresholds(0.5, 0.05)
+    elif previous is not None and previous.keys.get("thresholds") == keys["thresholds"]:
+        thresholds = previous.thresholds
+    else:
+        thresholds = choose_thresholds(rows[triage_rows], triage_targets)
     return Learned(
         featurizer.char_idf,
         featurizer.word_idf,
-        fit(intents, [str(intent_label(labels[i])) for i in intents]),
-        fit(reports, [labels[i][len(REPORT) :] for i in reports]),
+        fit("intents", intents, [str(intent_label(labels[i])) for i in intents]),
+        fit("services", reports, [labels[i][len(REPORT) :] for i in reports]),
         triage_model,
-        fit(emergencies, [labels[i][len(EMERGENCY) :] for i in emergencies]),
+        fit("kinds", emergencies, [labels[i][len(EMERGENCY) :] for i in emergencies]),
         thresholds,
         novelty_threshold(neighbours(texts, vectors)) if embedder and vectors is not None else 0.0,
+        seen,
+        drift,
+        keys,
     )
 
 

@@ -125,7 +125,9 @@ class Understander:
         embedder: Embedder | None = None,
         vectors: MutableMapping[str, np.ndarray] | None = None,
         learned: Learned | None = None,
+        previous: Learned | None = None,
     ) -> None:
+        """`previous`: an earlier revision's models, which training starts from."""
         self.kb = kb
         self.catalogue = catalogue or Catalogue()
         self.training = training or TrainingData()
@@ -135,7 +137,7 @@ class Understander:
         self.examples = examples(self.training, kb, self.catalogue)
         self.digest = digest(self.examples, embedder)
         if learned is None:
-            learned = train(self.examples, embedder, vectors, services=set(self._services))
+            learned = train(self.examples, embedder, vectors, services=set(self._services), previous=previous)
         self.learned = learned
         self.featurizer = learned.featurizer(embedder, vectors)
         self.intents = LinearClassifier(self.featurizer, learned.intents) if learned.intents else None

@@ -118,4 +118,5 @@ async def test_training_imported_by_the_command_line_is_seen_by_another_process(
         understander = await hub.services.knowledge.current(session)
         stored = await kb_store.load_learned(session, understander.digest)
     assert stored is not None  # trained once, by the import, not by this process
+    assert stored.drift == 1  # ... starting from the models stored before: one example changed
     assert understander.understand(f"{word} me now").intent == "human"
