@@ -65,24 +65,24 @@ FILE_ONE = "Report one now"
 REPORT_ONE = "Report a problem: {name}"
 
 # A message clearly in another language: what the bot can do, in that language where we can.
-OTHER_LANGUAGE = {
-    "es": "Lo siento, por ahora solo puedo responder en inglés. Si alguien está en peligro, llame al "
-    "**911**. Para recibir ayuda, llame al **311**.",
-    "zh": "抱歉，我目前只能用英文回答。如有人身处危险，请拨打 **911**。如需帮助，请拨打 **311**。",
-    "vi": "Xin lỗi, hiện tôi chỉ trả lời được bằng tiếng Anh. Nếu có ai đang gặp nguy hiểm, hãy gọi "
-    "**911**. Để được giúp đỡ, hãy gọi **311**.",
-    "tl": "Paumanhin, sa Ingles lang ako nakakasagot sa ngayon. Kung may nasa panganib, tumawag sa "
-    "**911**. Para sa tulong, tumawag sa **311**.",
-    "ru": "Извините, пока я отвечаю только по-английски. Если кому-то угрожает опасность, звоните "
-    "**911**. За помощью звоните **311**.",
-    "ko": "죄송합니다. 지금은 영어로만 답할 수 있습니다. 위험한 상황이면 **911**에 전화하세요. "
+OTHER_LANGUAGE = {  # the danger sentence first: we cannot read the message, so it may be one
+    "es": "Si alguien está en peligro, llame al **911**. Lo siento, por ahora solo puedo responder en "
+    "inglés. Para recibir ayuda, llame al **311**.",
+    "zh": "如有人身处危险，请拨打 **911**。抱歉，我目前只能用英文回答。如需帮助，请拨打 **311**。",
+    "vi": "Nếu có ai đang gặp nguy hiểm, hãy gọi **911**. Xin lỗi, hiện tôi chỉ trả lời được bằng tiếng "
+    "Anh. Để được giúp đỡ, hãy gọi **311**.",
+    "tl": "Kung may nasa panganib, tumawag sa **911**. Paumanhin, sa Ingles lang ako nakakasagot sa "
+    "ngayon. Para sa tulong, tumawag sa **311**.",
+    "ru": "Если кому-то угрожает опасность, звоните **911**. Извините, пока я отвечаю только "
+    "по-английски. За помощью звоните **311**.",
+    "ko": "위험한 상황이면 **911**에 전화하세요. 죄송합니다. 지금은 영어로만 답할 수 있습니다. "
     "도움이 필요하면 **311**에 전화하세요.",
-    "fr": "Désolé, je ne réponds qu'en anglais pour l'instant. Si quelqu'un est en danger, appelez le "
-    "**911**. Pour obtenir de l'aide, appelez le **311**.",
-    "pt": "Desculpe, por enquanto só respondo em inglês. Se alguém estiver em perigo, ligue para o "
-    "**911**. Para obter ajuda, ligue para o **311**.",
+    "fr": "Si quelqu'un est en danger, appelez le **911**. Désolé, je ne réponds qu'en anglais pour "
+    "l'instant. Pour obtenir de l'aide, appelez le **311**.",
+    "pt": "Se alguém estiver em perigo, ligue para o **911**. Desculpe, por enquanto só respondo em "
+    "inglês. Para obter ajuda, ligue para o **311**.",
 }
 OTHER_LANGUAGE_DEFAULT = (
-    "Sorry, I can only answer in English for now. If anyone is in danger, call **911**. "
+    "If anyone is in danger, call **911**. Sorry, I can only answer in English for now. "
     "For help, call **311**."
 )

@@ -9,7 +9,9 @@ Safety comes first, so triage fails safe:
   threshold the 911 message; in the uncertain band below it the normal answer,
   led by "If anyone is in danger right now, call 911";
 - past or negated mentions ("there was a fire last month") soften to that
-  same reminder, never to silence; a floor phrase is never softened.
+  same reminder, never to silence; a floor phrase is never softened;
+- a message of several sentences is also judged sentence by sentence, so an
+  emergency told at the end of a long, calm story is not averaged away.
 
 The advice for each kind comes from the training data, never from code.
 """
@@ -73,6 +75,18 @@ def floor(text: str) -> str | None:
     """The kind of an unmistakable emergency phrase in the text, if any."""
     folded = fold(text)
     return next((kind for kind, pattern in _COMPILED if pattern.search(folded)), None)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s*[\n;]+\s*")
+MIN_SENTENCE_WORDS = 3
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a message that has more than one (each of a few words at least);
+    [] for a one-sentence message, which is judged whole anyway."""
+    parts = [p.strip() for p in _SENTENCE_END.split(text)]
+    parts = [p for p in parts if len(p.split()) >= MIN_SENTENCE_WORDS]
+    return parts if len(parts) > 1 else []
 
 
 @dataclass(frozen=True, slots=True)

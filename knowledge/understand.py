@@ -38,7 +38,7 @@ from knowledge.training import (
     TrainingData,
     examples,
 )
-from knowledge.triage import Triage, Triager
+from knowledge.triage import Triage, Triager, sentences
 
 Intent = Literal["faq", "report", "emergency", "status", "smalltalk", "human", "fallback"]
 
@@ -151,7 +151,7 @@ class Understander:
 
     def understand(self, text: str) -> Understanding:
         row = self.featurizer.transform([text])
-        tri = self.triager.assess(text, row)
+        tri = self._triage(text, row)
         if tri.emergency:
             return Understanding("emergency", tri.score, text, triage=tri)
         language = detect(text)
@@ -199,6 +199,19 @@ class Understander:
         if label == OUT_OF_SCOPE:
             base = replace(base, hits=tuple(h for h in hits if h.score >= ANSWER_AT))  # only close entries
         return replace(base, score=best.score if best else 0.0)
+
+    def _triage(self, text: str, row: sparse.csr_matrix) -> Triage:
+        """The whole message, then each of its sentences: the most alarming result wins."""
+        tri = self.triager.assess(text, row)
+        parts = sentences(text) if not tri.emergency else []
+        if parts:
+            for part, part_row in zip(parts, self.featurizer.transform(parts), strict=True):
+                said = self.triager.assess(part, part_row)
+                if said.emergency:
+                    return said
+                if said.soft and not tri.soft:
+                    tri = said
+        return tri
 
     def _novel(self, text: str) -> bool:
         if self._neighbours is None or not len(self._neighbours) or self.featurizer.embedder is None:

@@ -118,3 +118,30 @@ def test_held_back_examples_of_each_intent_and_service_are_understood(sample: Un
     for figure in reports["intent"].figures:
         assert figure.ratio >= 0.6, figure
     assert reports["intent"].overall >= 0.85 and reports["service"].overall >= 0.8
+
+
+def test_an_emergency_at_the_end_of_a_long_calm_story_is_caught(sample: Understander) -> None:
+    """Judged whole, the story is mostly praise and potholes; its last sentence is the point."""
+    story = (
+        "I have been a resident of the Sunset for thirty years and I usually write to you about "
+        "potholes and the street sweeping schedule, which has been very good lately. I also wanted "
+        "to say the new library hours are great. But tonight a man is beating the woman next door "
+        "with a belt and she is screaming for help."
+    )
+    whole = sample.triager.assess(story, sample.featurizer.transform([story]))
+    assert not whole.emergency  # what the sentence-by-sentence reading adds
+    assert sample.understand(story).intent == "emergency"
+    thanks = (
+        "Thanks for fixing the streetlight on Irving last week, the crew was quick and polite. "
+        "My neighbour just fell off his ladder and he is not moving."
+    )
+    assert sample.understand(thanks).intent == "emergency"
+
+
+def test_a_long_story_about_an_emergency_that_is_over_is_not_an_alarm(sample: Understander) -> None:
+    story = (
+        "We had a small fire in our kitchen last spring. Everything is repaired now and nobody was "
+        "hurt. Who do I ask about a permit to rebuild the back fence?"
+    )
+    u = sample.understand(story)
+    assert u.intent != "emergency"
