@@ -53,6 +53,7 @@ class Learned:
     novelty: float = 0.0  # a message less similar than this to every example is unlike anything known
     seen: np.ndarray | None = None  # hashes of the examples trained on (sorted), to measure an edit
     drift: int = 0  # examples changed since the features were fitted
+    fitted_on: int = 0  # examples there were when the features were fitted
     keys: dict[str, str] = field(default_factory=dict)  # per model, a digest of what it was fitted on
 
     def featurizer(
@@ -67,6 +68,7 @@ class Learned:
             "thresholds": [self.thresholds.alarm, self.thresholds.band],
             "novelty": self.novelty,
             "drift": self.drift,
+            "fitted_on": self.fitted_on,
             "keys": self.keys,
         }
         if self.seen is not None:
@@ -107,6 +109,7 @@ class Learned:
                 float(meta.get("novelty", 0.0)),
                 data.get("seen"),
                 int(meta.get("drift", 0)),
+                int(meta.get("fitted_on", 0)),
                 dict(meta.get("keys", {})),
             )
 
@@ -177,14 +180,15 @@ def train(
     if reuse:
         assert previous is not None and previous.seen is not None
         drift = previous.drift + int(np.setxor1d(seen, previous.seen, assume_unique=True).size)
-        reuse = drift <= max(MIN_DRIFT, DRIFT_SHARE * len(previous.seen))
+        reuse = drift <= max(MIN_DRIFT, DRIFT_SHARE * previous.fitted_on)
     if reuse:
         assert previous is not None
+        fitted_on = previous.fitted_on
         featurizer = previous.featurizer(embedder, vectors)
         rows = featurizer.transform(texts)
         features = previous.keys["features"]
     else:
-        drift, previous = 0, None
+        drift, previous, fitted_on = 0, None, len(seen)
         featurizer, rows = Featurizer.fit(texts, embedder, vectors)
         features = _key(featurizer.char_idf, featurizer.word_idf, sentence_model)
     keys = {"sentence model": sentence_model, "features": features}
@@ -228,6 +232,7 @@ def train(
         novelty_threshold(neighbours(texts, vectors)) if embedder and vectors is not None else 0.0,
         seen,
         drift,
+        fitted_on,
         keys,
     )
 

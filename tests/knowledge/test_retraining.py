@@ -63,8 +63,7 @@ def test_an_emergency_example_chooses_the_thresholds_again(sample_words_only: Un
 
 def test_changes_past_the_drift_allowance_refit_the_features(sample_words_only: Understander) -> None:
     u = sample_words_only
-    assert u.learned.seen is not None
-    allowance = max(MIN_DRIFT, int(DRIFT_SHARE * len(u.learned.seen)))
+    allowance = max(MIN_DRIFT, int(DRIFT_SHARE * u.learned.fitted_on))
     texts = [f"pipe number {i} under the sidewalk is dripping" for i in range(allowance + 1)]
     after = _retrained(u, u.kb, _with_reports(u.training, "water-leak", texts), u.learned).learned
     assert after.drift == 0 and after.keys["features"] != u.learned.keys["features"]
@@ -73,8 +72,7 @@ def test_changes_past_the_drift_allowance_refit_the_features(sample_words_only: 
 
 def test_small_edits_add_up_until_the_features_are_refitted(sample_words_only: Understander) -> None:
     u = sample_words_only
-    assert u.learned.seen is not None
-    allowance = max(MIN_DRIFT, int(DRIFT_SHARE * len(u.learned.seen)))
+    allowance = max(MIN_DRIFT, int(DRIFT_SHARE * u.learned.fitted_on))
     half = allowance // 2 + 1
     first = _with_reports(u.training, "water-leak", [f"leak {i} by the curb" for i in range(half)])
     once = _retrained(u, u.kb, first, u.learned)
@@ -89,7 +87,7 @@ def test_what_retraining_needs_is_stored_with_the_models(sample_words_only: Unde
     loaded = Learned.from_bytes(learned.to_bytes())
     assert loaded is not None and loaded.seen is not None and learned.seen is not None
     assert np.array_equal(loaded.seen, learned.seen) and loaded.keys == learned.keys
-    assert loaded.drift == learned.drift
+    assert loaded.drift == learned.drift and loaded.fitted_on == learned.fitted_on > 0
     # Stored models serve as the starting point in another process: nothing changed, nothing refitted.
     services = {s.code for s in sample_words_only.catalogue.services if s.active}
     again = train(sample_words_only.examples, None, services=services, previous=loaded)
