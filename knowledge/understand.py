@@ -48,6 +48,9 @@ AMBIGUOUS_GAP = 0.1  # short messages: the first answer must stand out by this m
 # it may be asked about or reported. Counted as typed, so "how do i pay a parking ticket"
 # is a whole question even though only two of its words are search terms.
 SHORT_WORDS = 2
+# A short message is taken as a report without offering answers too when the intent and
+# service models together are this sure (hand-set: "graffiti" 0.99, "parking" 0.82).
+REPORT_SURE = 0.9
 SUGGEST_AT = 0.30  # middle band: "did you mean"
 # An intent the classifier is less sure of than this is not acted on alone: a
 # question with a confident search answer is answered, anything else is fallback.
@@ -187,10 +190,11 @@ class Understander:
         best = hits[0] if hits else None
         short = len(words(text)) <= SHORT_WORDS
         if sure and label == "report" and services:
-            if short and best is not None and best.score >= ANSWER_AT:
-                # "parking", "trash": a question or a report? Offer both rather than guess.
-                return replace(base, score=best.score, offer_report=services[0].service)
             score = round(prediction.probability * services[0].score, 4)
+            if short and score < REPORT_SURE and best is not None and best.score >= ANSWER_AT:
+                # "parking", "trash": a question or which report? Offer both rather than guess.
+                # "blocked driveway", "graffiti": a report (its first step confirms the kind).
+                return replace(base, score=best.score, offer_report=services[0].service)
             return replace(base, intent="report", score=score, service=services[0].service)
         answers = best is not None and best.score >= ANSWER_AT and not (short and _close(hits))
         # A question the classifier is unsure of, but the search answers well, is answered.
