@@ -156,6 +156,18 @@ def _key(*parts: object) -> str:
     return h.hexdigest()
 
 
+def _start_from(
+    previous: Learned | None, seen: np.ndarray, sentence_model: str
+) -> tuple[Learned | None, int]:
+    """The models to start from (None: fit everything afresh) and the drift they then carry."""
+    if previous is None or previous.seen is None or previous.keys.get("sentence model") != sentence_model:
+        return None, 0
+    drift = previous.drift + int(np.setxor1d(seen, previous.seen, assume_unique=True).size)
+    if drift > max(MIN_DRIFT, DRIFT_SHARE * previous.fitted_on):
+        return None, 0
+    return previous, drift
+
+
 def train(
     examples: Sequence[tuple[str, str]],
     embedder: Embedder | None,
@@ -171,26 +183,14 @@ def train(
     hashes = example_hashes(examples)
     seen = np.unique(hashes)
     sentence_model = embedder.model_id if embedder else "no-embeddings"
-    drift = 0
-    reuse = (
-        previous is not None
-        and previous.seen is not None
-        and previous.keys.get("sentence model") == sentence_model
-    )
-    if reuse:
-        assert previous is not None and previous.seen is not None
-        drift = previous.drift + int(np.setxor1d(seen, previous.seen, assume_unique=True).size)
-        reuse = drift <= max(MIN_DRIFT, DRIFT_SHARE * previous.fitted_on)
-    if reuse:
-        assert previous is not None
-        fitted_on = previous.fitted_on
+    previous, drift = _start_from(previous, seen, sentence_model)
+    if previous is not None:
         featurizer = previous.featurizer(embedder, vectors)
         rows = featurizer.transform(texts)
-        features = previous.keys["features"]
+        features, fitted_on = previous.keys["features"], previous.fitted_on
     else:
-        drift, previous, fitted_on = 0, None, len(seen)
         featurizer, rows = Featurizer.fit(texts, embedder, vectors)
-        features = _key(featurizer.char_idf, featurizer.word_idf, sentence_model)
+        features, fitted_on = _key(featurizer.char_idf, featurizer.word_idf, sentence_model), len(seen)
     keys = {"sentence model": sentence_model, "features": features}
 
     def fit(name: str, indices: list[int], targets: list[str]) -> LinearModel | None:
