@@ -39,7 +39,10 @@ ALARM_CEILING = 0.5  # never demand more certainty than this to raise the alarm
 BAND_FLOOR = 0.05
 
 # The floor: phrases that mean danger whatever else the message says. Deliberately short;
-# the classifier carries the breadth. Past or negated wording still softens them.
+# the classifier carries the breadth. Only phrases that are exact belong here: a bare noun
+# ("heart attack", "overdose", "stabbing") is as often a question, the news or a figure of
+# speech ("a heart attack on a plate"), and the classifier, which sees the whole message,
+# judges those. Nothing cancels a floor phrase, not even past or negated wording.
 _FLOOR: list[tuple[str, str]] = [
     ("fire", r"\b(on fire|caught fire|catching fire|in flames|is burning down|house fire|building fire)\b"),
     (
@@ -53,13 +56,14 @@ _FLOOR: list[tuple[str, str]] = [
     (
         "medical",
         r"\b(not breathing|isn'?t breathing|stopped breathing|can'?t breathe|unconscious|unresponsive|"
-        r"no pulse|heart attack|having a stroke|seizure|overdos(e|ed|ing)|choking|won'?t wake up)\b",
+        r"no pulse|having a (heart attack|stroke|seizure)|is seizing|overdosing|(is|s|are|baby|child|kid) choking|"
+        r"won'?t wake up)\b",
     ),
     (
         "crime",
         r"\b(shots fired|shooting at|someone is shooting|active shooter|gunman|has a gun|with a gun|"
-        r"pointing a gun|stabb(ed|ing)|being (robbed|mugged|attacked|stabbed|kidnapped)|"
-        r"breaking into (my|our|the) (house|home|apartment|car)|kidnap)",
+        r"pointing a gun|(been|got|just|is being|was just) stabbed|stabbing (me|him|her|them|people|someone)|"
+        r"being (robbed|mugged|attacked|stabbed|kidnapped)|breaking into (my|our|the) (house|home|apartment|car))",
     ),
     (
         "self_harm",
