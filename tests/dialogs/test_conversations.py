@@ -94,7 +94,8 @@ async def test_plain_text_channels_get_numbered_choices(hub: Hub) -> None:
 async def test_a_vague_message_gets_did_you_mean_choices(hub: Hub) -> None:
     offered = await choices(hub, "parking", conv="dym")
     ids = [cid for cid, _ in offered]
-    assert len(ids) >= 3 and ids[-1] == "none" and all("parking" in i for i in ids[:-1])
+    answers = [i for i in ids[:-1] if not i.startswith("report:")]  # a report may be offered too
+    assert len(answers) >= 2 and ids[-1] == "none" and all("parking" in i for i in answers)
     answer = (await say(hub, "2", conv="dym"))[0]
     assert answer  # the second entry's answer
     async with hub.db.reading() as s:
