@@ -81,14 +81,13 @@ def cross_validate(u: Understander, folds: int = 5, parts: Sequence[str] = PARTS
         reports = [i for i, x in enumerate(labels) if x.startswith(REPORT)]
         out["service"] = _predicted(rows[reports], [labels[i][len(REPORT) :] for i in reports], folds)
     if "emergency" in parts:
-        out["emergency"] = _emergency(u, rows, labels, folds)
+        out["emergency"] = _emergency(u, rows, texts, labels, folds)
     if "entry" in parts:
         out["entry"] = _entries(u, folds)
     return out
 
 
-def _emergency(u: Understander, rows: object, labels: list[str], folds: int) -> Report:
-    texts = [t for _, t in u.examples]
+def _emergency(u: Understander, rows: object, texts: list[str], labels: list[str], folds: int) -> Report:
     coarse = [triage_label(x) for x in labels]
     picked = cap(coarse, MAX_ORDINARY)
     targets = [coarse[i] for i in picked]

@@ -145,3 +145,15 @@ def test_a_long_story_about_an_emergency_that_is_over_is_not_an_alarm(sample: Un
     )
     u = sample.understand(story)
     assert u.intent != "emergency"
+
+
+def test_cross_validated_triage_figures_count_the_floor(sample_words_only: Understander) -> None:
+    """`kb check`'s 911 figures: out of fold, and the floor raises the alarm as it does live."""
+    from knowledge.evaluate import cross_validate
+    from knowledge.learned import triage_label
+
+    report = cross_validate(sample_words_only, folds=2, parts=("emergency",))["emergency"]
+    figures = {f.name: f for f in report.figures}
+    emergencies = sum(triage_label(label) == "emergency" for label, _ in sample_words_only.examples)
+    assert figures["emergency recall"].total == emergencies
+    assert figures["emergency recall"].ratio >= 0.8 and figures["no false alarm"].ratio >= 0.9
