@@ -96,11 +96,12 @@ def _idf(counts: sparse.csr_matrix) -> np.ndarray:
 
 def _weigh(counts: sparse.csr_matrix, idf: np.ndarray) -> sparse.csr_matrix:
     """Sublinear TF times IDF, each row scaled to unit length (as TfidfTransformer does)."""
-    weighted = counts.astype(np.float32)
-    weighted.data = 1.0 + np.log(weighted.data)
-    weighted = weighted @ sparse.diags(idf)
-    norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
-    return sparse.diags(1.0 / np.maximum(norms, 1e-9)) @ weighted
+    data = (1.0 + np.log(counts.data.astype(np.float32))) * idf[counts.indices]
+    lengths = np.diff(counts.indptr)
+    row_of = np.repeat(np.arange(len(lengths)), lengths)
+    norms = np.sqrt(np.bincount(row_of, weights=data * data, minlength=len(lengths)))
+    data = data / np.maximum(norms, 1e-9)[row_of].astype(np.float32)
+    return sparse.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
 
 
 def _counts(texts: Sequence[str]) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
@@ -134,27 +135,37 @@ class Featurizer:
         featurizer = cls(_idf(chars), _idf(words), embedder, vectors)
         return featurizer, featurizer._rows(texts, chars, words)
 
-    def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        return self._rows(texts, *_counts(texts))
+    def transform(self, texts: Sequence[str], *, remember: bool = True) -> sparse.csr_matrix:
+        """Rows for `texts`. Training remembers new vectors in the shared cache (they are
+        stored with the content); answering a message does not (`remember=False`), or a
+        long-running server's cache would grow with every sentence residents send."""
+        return self._rows(texts, *_counts(texts), remember=remember)
 
     def _rows(
-        self, texts: Sequence[str], chars: sparse.csr_matrix, words: sparse.csr_matrix
+        self,
+        texts: Sequence[str],
+        chars: sparse.csr_matrix,
+        words: sparse.csr_matrix,
+        *,
+        remember: bool = True,
     ) -> sparse.csr_matrix:
         parts = [_weigh(chars, self.char_idf), _weigh(words, self.word_idf) * WORD_WEIGHT]
         if self.embedder is not None:
-            parts.append(sparse.csr_matrix(self._dense(texts) * DENSE_WEIGHT))
+            parts.append(sparse.csr_matrix(self._dense(texts, remember) * DENSE_WEIGHT))
         return sparse.hstack(parts, format="csr", dtype=np.float32)
 
-    def _dense(self, texts: Sequence[str]) -> np.ndarray:
+    def _dense(self, texts: Sequence[str], remember: bool) -> np.ndarray:
         assert self.embedder is not None
         if len(texts) == 1:
             return self.embedder.encode_one(texts[0])[None, :]
         keys = [text_key(t) for t in texts]
         missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in self._vectors))
-        if missing:
-            for text, vector in zip(missing, self.embedder.encode(missing), strict=True):
-                self._vectors[text_key(text)] = vector
-        return np.vstack([self._vectors[k] for k in keys]).astype(np.float32)
+        fresh = (
+            dict(zip(map(text_key, missing), self.embedder.encode(missing), strict=True)) if missing else {}
+        )
+        if remember:
+            self._vectors.update(fresh)
+        return np.vstack([fresh[k] if k in fresh else self._vectors[k] for k in keys]).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,11 @@ from knowledge.spelling import Speller
 from knowledge.text import Synonyms, terms, words
 
 CANDIDATES = 10
+# Above this many phrasings the full product costs more than the rest of a message
+# (memory-bound: 10,000 entries are ~45,000 phrasings, 70 MB a query). Entries are then
+# ranked by their mean phrasing first and only the SHORTLIST best are scored exactly.
+EXACT_ROWS = 16_000
+SHORTLIST = 256
 SEMANTIC_WEIGHT = 0.6
 K1 = 1.2
 B = 0.75
@@ -123,12 +128,13 @@ class SearchIndex:
         scores = np.zeros(len(self.entries), dtype=np.float64)
         self._questions.add_to(scores, query, 1.0)
         self._answers.add_to(scores, query, ANSWER_WEIGHT)
-        semantic = self._semantic.similarities(text) if self._semantic else None
+        lexical_best = _top(scores, CANDIDATES) if scores.any() else []
+        semantic = self._semantic.similarities(text, also=lexical_best) if self._semantic else None
         if semantic is None and not scores.any():
             return []
-        candidates = set(np.argsort(-scores)[:CANDIDATES].tolist())
+        candidates = set(_top(scores, CANDIDATES))
         if semantic is not None:
-            candidates |= set(np.argsort(-semantic)[:CANDIDATES].tolist())
+            candidates |= set(_top(semantic, CANDIDATES))
         info = sum(self._questions.idf.get(t, self._unknown_idf()) for t in set(query))
         hits = []
         for i in candidates:
@@ -160,6 +166,13 @@ class SearchIndex:
         return round(min(1.0, 0.65 * coverage + 0.35 * closeness), 4)
 
 
+def _top(values: np.ndarray, k: int) -> list[int]:
+    """Indices of the k largest values (unordered), without sorting them all."""
+    if len(values) <= k:
+        return list(range(len(values)))
+    return np.argpartition(-values, k)[:k].tolist()  # type: ignore[no-any-return]
+
+
 def _stretch(cosine: float) -> float:
     """Map MiniLM cosine to 0..1: unrelated texts sit near 0.1-0.3, paraphrases above 0.6."""
     return min(1.0, max(0.0, (cosine - 0.25) / 0.55))
@@ -181,8 +194,21 @@ class _Semantic:
             for (key, _), vector in zip(missing, fresh, strict=True):
                 cache[key] = vector
         self.matrix = np.vstack([cache[k] for k in keys]).astype(np.float32)
-        self.starts = np.cumsum([0] + [len(g) for g in phrasings[:-1]])
+        self.sizes = np.array([len(g) for g in phrasings])
+        self.starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]])
+        self.means: np.ndarray | None = None
+        if len(self.matrix) > EXACT_ROWS:
+            self.means = (np.add.reduceat(self.matrix, self.starts) / self.sizes[:, None]).astype(np.float32)
 
-    def similarities(self, text: str) -> np.ndarray:
+    def similarities(self, text: str, also: Sequence[int] = ()) -> np.ndarray:
+        """Each entry's best phrasing's cosine to the message. In a huge base, entries off
+        the shortlist (and not in `also`) get their mean phrasing's cosine instead, which
+        is never more than their best: they can only be under-rated, never pushed ahead."""
         query = self.embedder.encode_one(text)
-        return np.maximum.reduceat(self.matrix @ query, self.starts)
+        if self.means is None:
+            return np.maximum.reduceat(self.matrix @ query, self.starts)  # type: ignore[no-any-return]
+        result = self.means @ query
+        for i in set(_top(result, SHORTLIST)) | set(also):
+            start = self.starts[i]
+            result[i] = float((self.matrix[start : start + self.sizes[i]] @ query).max())
+        return result

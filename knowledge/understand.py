@@ -209,7 +209,7 @@ class Understander:
         tri = self.triager.assess(text, row)
         parts = sentences(text) if not tri.emergency else []
         if parts:
-            for part, part_row in zip(parts, self.featurizer.transform(parts), strict=True):
+            for part, part_row in zip(parts, self.featurizer.transform(parts, remember=False), strict=True):
                 said = self.triager.assess(part, part_row)
                 if said.emergency:
                     return said

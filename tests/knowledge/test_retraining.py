@@ -102,3 +102,15 @@ def test_models_of_another_sentence_model_are_not_started_from(
     assert after.keys["sentence model"] == "no-embeddings"
     assert after.intents is not sample.learned.intents
     assert after.char_idf.shape == u.learned.char_idf.shape
+
+
+def test_answering_a_long_message_adds_nothing_to_the_shared_vector_cache(sample) -> None:  # type: ignore[no-untyped-def]
+    """Sentences of residents' messages are encoded to judge them, not kept: a server's
+    cache of example vectors must not grow with every message it answers."""
+    vectors = sample.featurizer._vectors
+    before = len(vectors)
+    sample.understand(
+        "We moved in last spring and love the street. The neighbours are kind."
+        " Today the park fountain is broken again."
+    )
+    assert len(vectors) == before

@@ -53,3 +53,38 @@ def test_confidence_is_high_for_a_close_question_and_low_for_an_unrelated_one() 
     unrelated = index.search("who won the game last night")
     assert not unrelated or unrelated[0].score < 0.4
     assert index.search("") == [] and index.search("?!") == []
+
+
+def test_a_huge_base_scores_its_shortlist_exactly_and_never_overrates_the_rest(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Past EXACT_ROWS phrasings, entries are shortlisted by their mean phrasing. The best
+    entry must be the exact one, and no entry may score above its best phrasing."""
+    import knowledge.search as search
+    from knowledge.embeddings import load_default
+
+    embedder = load_default()
+    if embedder is None:
+        import pytest
+
+        pytest.skip("needs the sentence model")
+    entries = [
+        Entry(
+            f"e{i}",
+            f"How do I renew permit number {i} for the {w}?",
+            "At the office.",
+            alternatives=(f"{w} permit {i}",),
+        )
+        for i, w in enumerate(["boat", "dog", "garage", "tree", "sign", "fence", "deck", "shed"] * 3)
+    ] + ENTRIES[:3]
+    vectors: dict[str, object] = {}
+    exact = SearchIndex(entries, SYN, embedder=embedder, vectors=vectors)  # type: ignore[arg-type]
+    monkeypatch.setattr(search, "EXACT_ROWS", 10)
+    monkeypatch.setattr(search, "SHORTLIST", 3)
+    shortlisted = SearchIndex(entries, SYN, embedder=embedder, vectors=vectors)  # type: ignore[arg-type]
+    assert exact._semantic is not None and exact._semantic.means is None
+    assert shortlisted._semantic is not None and shortlisted._semantic.means is not None
+    for text in ["when is the garbage picked up", "pay my parking fine", "renew the dog permit"]:
+        full = exact._semantic.similarities(text)
+        quick = shortlisted._semantic.similarities(text)
+        assert int(quick.argmax()) == int(full.argmax())
+        assert (quick <= full + 1e-5).all()
+        assert exact.search(text)[0].entry.id == shortlisted.search(text)[0].entry.id
