@@ -59,7 +59,13 @@ def with_interruptions(dialog: DialogFn, *, resumable: bool = True) -> DialogFn:
                 if aside is not None:
                     return Step(state, aside + again(state))
             step = await dialog(ctx, state, incoming)
-            if u.triage.soft and step.replies and texts.SOFT_911 not in step.replies[0].text:
+            # In another language the reply already leads with 911 in that language.
+            if (
+                u.triage.soft
+                and u.language is None
+                and step.replies
+                and texts.SOFT_911 not in step.replies[0].text
+            ):
                 # Uncertain, past or negated danger, at the root or mid-dialog: the normal
                 # answer, led by the reminder. Cheap when wrong; it may save a life when right.
                 step.replies.insert(0, Outgoing(texts.SOFT_911))
