@@ -30,7 +30,7 @@ from knowledge.embeddings import Embedder, text_key
 from knowledge.training import EMERGENCY, FAQ, NOT_EMERGENCY, PAST_OR_NEGATED, REPORT
 from knowledge.triage import OTHER, PAST, Thresholds, choose_thresholds
 
-FORMAT = 3  # bump when features or models change shape: stored models are then retrained
+FORMAT = 4  # bump when features or models change shape: stored models are then retrained
 MAX_PER_LABEL = 4000  # examples per intent the intent model learns from
 MAX_ORDINARY = 20_000  # ordinary messages triage learns from: all of the sample's (they teach precision)
 NOVELTY_QUANTILE = 0.01  # this share of examples is further from all the others than "novel" is
