@@ -209,10 +209,14 @@ class KnowledgeCache:
         return self._understander
 
     async def _build(self, session: AsyncSession) -> Understander:
-        kb = await load(session)
-        catalogue = await catalogue_store.load(session)
-        training = await load_training(session)
-        embedder = await asyncio.to_thread(self._embedder)
+        # Opening the sentence model (a third of a second) overlaps reading the content.
+        opening = asyncio.ensure_future(asyncio.to_thread(self._embedder))
+        try:
+            kb = await load(session)
+            catalogue = await catalogue_store.load(session)
+            training = await load_training(session)
+        finally:
+            embedder = await opening
         key = digest(examples(training, kb, catalogue), embedder)
         # The models depend on the examples only; the understander on everything (answers too).
         content = repr((key, kb, catalogue, sorted(training.advice.items())))

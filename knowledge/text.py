@@ -154,8 +154,10 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
 def fold(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    if not text.isascii():  # most texts are: nothing to decompose (a tenth of start-up, before)
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.lower()
     text = text.replace("\u2019", "'").replace("&", " and ")
     return text
 
@@ -191,13 +193,15 @@ class Synonyms:
                     phrases.setdefault(tuple(stem(p) for p in parts), canonical)
         self._single = single
         self._phrases = phrases
+        self._starts = {p[0] for p in phrases}  # most words start no phrase: one set lookup
         self._longest = max((len(p) for p in phrases), default=1)
 
     def rewrite(self, stems: list[str]) -> list[str]:
         out: list[str] = []
         i = 0
         while i < len(stems):
-            for size in range(min(self._longest, len(stems) - i), 1, -1):
+            longest = min(self._longest, len(stems) - i) if stems[i] in self._starts else 1
+            for size in range(longest, 1, -1):
                 canonical = self._phrases.get(tuple(stems[i : i + size]))
                 if canonical:
                     out.append(canonical)
