@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import logging
 import os
+import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from datetime import date
@@ -26,11 +29,16 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="civic311", description="civic311: a 311 assistant for a city.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the web process (web chat, webhooks, APIs)")
-    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    # Defaults from HOST and PORT are read when serving, not here: a bad PORT must not
+    # break `--help` or any other command.
+    serve.add_argument("--host", help="the address to listen on (default: $HOST, else 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=_port_argument, help="the port to listen on, 1 to 65535 (default: $PORT, else 8080)"
+    )
     serve.add_argument(
         "--no-outbox", action="store_true", help="do not deliver the outbox here (a `civic311 worker` does)"
     )
@@ -45,17 +53,19 @@ def _parser() -> argparse.ArgumentParser:
     ask.set_defaults(handler=_ask)
 
     db = commands.add_parser("db", help="database maintenance")
-    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply migrations").set_defaults(handler=_db_upgrade)
 
     kb = commands.add_parser("kb", help="knowledge base and service catalogue import and export (YAML)")
-    kb_commands = kb.add_subparsers(dest="kb_command", required=True, metavar="ACTION")
+    kb_commands = kb.add_subparsers(dest="kb_command", metavar="ACTION")
     kb_import = kb_commands.add_parser(
         "import",
         help="import YAML: a file of entries and synonyms, of services or of training examples, "
         "or a folder with faq.yaml, services.yaml and training.yaml",
     )
-    kb_import.add_argument("path", type=Path)
+    kb_import.add_argument(
+        "path", type=Path, help="a faq, services or training YAML file, or a folder holding all three"
+    )
     kb_import.set_defaults(handler=_kb_import)
     kb_export = kb_commands.add_parser(
         "export", help="write the knowledge base to a YAML file, or all three files into a folder"
@@ -96,11 +106,11 @@ def _parser() -> argparse.ArgumentParser:
     kb_check.set_defaults(handler=_kb_check)
 
     report = commands.add_parser("report", help="service requests, as staff would handle them")
-    report_commands = report.add_subparsers(dest="report_command", required=True, metavar="ACTION")
+    report_commands = report.add_subparsers(dest="report_command", metavar="ACTION")
     set_status = report_commands.add_parser(
         "set-status", help="change a report's status; its subscribers are told"
     )
-    set_status.add_argument("number")
+    set_status.add_argument("number", help="the report's number, as the resident was given it")
     set_status.add_argument("status", help="open, acknowledged, in_progress or closed")
     set_status.add_argument("--note", help="a note the subscribers see")
     set_status.add_argument(
@@ -123,8 +133,34 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("civic311")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def _port_argument(raw: str) -> int:
+    try:
+        port = int(raw)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"'{raw}' is not a port: use a number from 1 to 65535")
+    return port
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # bare `civic311`: what it can do, not a usage error
+        parser.print_help()
+        return 0
+    for name in ("db", "kb", "report"):
+        if args.command == name and getattr(args, f"{name}_command") is None:
+            parser.parse_args([name, "--help"])
     from knowledge.threads import one_blas_thread
 
     one_blas_thread()
@@ -148,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except UserError as exc:
         print(f"civic311: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (`civic311 stats --csv | head`): stop quietly. Point stdout at
+        # devnull so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
 
 
@@ -181,26 +222,82 @@ async def open_hub(settings: Settings, *, auto_upgrade: bool | None = None, warm
     return hub
 
 
+def _listen_address(args: argparse.Namespace) -> tuple[str, int]:
+    host = args.host or os.environ.get("HOST") or "127.0.0.1"
+    if args.port is not None:
+        return host, int(args.port)
+    raw = os.environ.get("PORT") or "8080"
+    try:
+        return host, _port_argument(raw)
+    except argparse.ArgumentTypeError:
+        raise UserError(f"PORT={raw!r} is not a port: use a number from 1 to 65535") from None
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, taken before the slow start (training can take minutes), so a
+    port in use is said at once, in one line."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise UserError(f"cannot listen on {host}:{port}: the port is in use (try --port)") from None
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def check_media_dir(path: Path) -> None:
+    """Photos are written there; an unusable folder is said at start, not at the first photo."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise UserError(f"MEDIA_DIR {path} is not a writable folder: {exc.strerror or exc}") from None
+
+
+def served_settings(settings: Settings, host: str, port: int) -> Settings:
+    """Without PUBLIC_URL, links (Open311 discovery, media URLs) point where this process
+    listens, not at a default port it may not be using."""
+    if "PUBLIC_URL" in settings.model_fields_set:
+        return settings
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return settings.model_copy(update={"PUBLIC_URL": f"http://{shown}:{port}"})
+
+
 async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
     from bot.server import create_app
 
-    hub = await open_hub(settings)
+    host, port = _listen_address(args)
+    sock = _bind(host, port)
+    try:
+        check_media_dir(settings.MEDIA_DIR)
+        settings = served_settings(settings, host, port)
+        hub = await open_hub(settings)
+    except BaseException:
+        sock.close()
+        raise
     app = create_app(hub, deliver_outbox=False if args.no_outbox else None)
     app.on_cleanup.append(lambda _app: hub.close())
+    runner = web.AppRunner(app, handle_signals=True, shutdown_timeout=30)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
     log.info(
         "civic311 serving %s at http://%s:%s/ (channels: %s)",
         settings.CITY_NAME,
-        args.host,
-        args.port,
+        host,
+        port,
         ", ".join(sorted(hub.channels)) or "none",
     )
-    runner = web.AppRunner(app, handle_signals=True, shutdown_timeout=30)
-    await runner.setup()
-    site = web.TCPSite(runner, args.host, args.port)
-    await site.start()
-    print(f"civic311 is running at http://{args.host}:{args.port}/  (Ctrl+C to stop)", flush=True)
+    print(f"civic311 is running at {settings.PUBLIC_URL}/  (Ctrl+C to stop)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     import signal

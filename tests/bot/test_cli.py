@@ -104,3 +104,105 @@ def test_kb_export_and_import_of_the_service_catalogue(tmp_path: Path) -> None:
     (tmp_path / "city" / "services.yaml").write_text(yaml.safe_dump(data))
     out = civic311("kb", "import", "city", cwd=tmp_path)  # the folder: both files, refused whole
     assert out.returncode == 1 and "nothing imported" in out.stderr and "datatype 'colour'" in out.stderr
+
+
+def test_bare_civic311_prints_the_help_and_version_works(tmp_path: Path) -> None:
+    out = civic311(cwd=tmp_path)
+    assert out.returncode == 0 and "COMMAND" in out.stdout and "serve" in out.stdout, out.stderr
+    version = civic311("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("civic311 ")
+    kb = civic311("kb", cwd=tmp_path)  # a command without its action: that command's help
+    assert kb.returncode == 0 and "import" in kb.stdout and "export" in kb.stdout
+
+
+def test_every_positional_argument_says_what_it_is(tmp_path: Path) -> None:
+    for command in (["ask"], ["kb", "import"], ["kb", "export"], ["report", "set-status"]):
+        out = civic311(*command, "--help", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        positional = out.stdout.split("positional arguments:")[1].split("options:")[0]
+        lines = positional.splitlines()
+        named = [line.split() for line in lines if line.startswith("  ") and not line.startswith("   ")]
+        assert named and all(len(words) > 1 for words in named), out.stdout  # a name, then its help
+
+
+def test_a_bad_port_is_one_line_and_never_breaks_help(tmp_path: Path) -> None:
+    assert civic311("--help", cwd=tmp_path, PORT="abc").returncode == 0
+    for args, env in ((["--port", "99999"], {}), (["--port", "http"], {}), ([], {"PORT": "abc"})):
+        out = civic311("serve", *args, cwd=tmp_path, **env)
+        assert out.returncode in (1, 2) and "Traceback" not in out.stderr
+        assert "1 to 65535" in out.stderr.strip().splitlines()[-1]
+
+
+def test_a_port_in_use_is_said_at_once_in_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = civic311("serve", "--port", str(port), cwd=tmp_path)
+    assert out.returncode == 1 and out.stderr.strip() == (
+        f"civic311: cannot listen on 127.0.0.1:{port}: the port is in use (try --port)"
+    )
+
+
+def test_an_unwritable_media_dir_stops_serve_at_start(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    from tests.servers import free_port
+
+    media = tmp_path / "a-file" / "media"
+    out = civic311("serve", "--port", str(free_port()), cwd=tmp_path, MEDIA_DIR=str(media))
+    assert out.returncode == 1 and out.stderr.strip().count("\n") == 0
+    assert out.stderr.startswith(f"civic311: MEDIA_DIR {media} is not a writable folder")
+
+
+def test_without_public_url_links_point_where_serve_listens(tmp_path: Path) -> None:
+    import time
+    import urllib.request
+
+    from tests.servers import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PUBLIC_URL"}
+    env.update(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/c.db", MEDIA_DIR=str(tmp_path / "media"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        body = None
+        while time.monotonic() < deadline and body is None:
+            try:
+                url = f"http://127.0.0.1:{port}/open311/v2/discovery.json"
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    body = json.load(response)
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                time.sleep(0.3)
+        assert body is not None
+        assert body["endpoints"][0]["url"] == f"http://127.0.0.1:{port}/open311/v2"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_a_closed_pipe_ends_a_command_quietly(tmp_path: Path) -> None:
+    """`civic311 stats --csv | head`: the reader goes away; no BrokenPipeError traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "stats", "--csv"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db"},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the command has written anything
+    error = proc.stderr.read()
+    proc.wait(timeout=120)
+    assert "Traceback" not in error and "BrokenPipe" not in error, error
