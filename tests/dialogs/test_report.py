@@ -122,7 +122,7 @@ async def test_a_request_to_report_asks_for_the_description_and_takes_a_typed_ad
 
 async def test_unsure_kinds_are_offered_and_something_else_lists_the_groups(hub: Hub) -> None:
     r = Resident(hub)
-    await r.say("a tree branch fell and knocked the sign sideways on 9th ave")  # the tree or the sign?
+    await r.say("a tree fell on the stop sign at 9th ave")  # the tree or the sign?
     assert r.labels[-1] == "Something else" and len(r.labels) >= 3
     said = await r.tap("Something else")
     assert "What kind of problem" in said and "Trees and parks" in r.labels and "Animals" in r.labels
