@@ -2,7 +2,7 @@
 
 Rows, not process memory, hold conversation state, processed message ids, the
 transcript and the outbox, so several `serve` processes can share one bot and
-a restart loses nothing (DESIGN.md, "State and reliability rules").
+a restart loses nothing (docs/ARCHITECTURE.md, "Rules for state").
 """
 
 from __future__ import annotations
