@@ -15,13 +15,14 @@ from typing import TextIO
 from bot.reports import REASON_WORDS, STATUS_WORDS, STATUSES
 from bot.stats import PlaceStats, Stats, Tally
 
-# `open` is every report not closed; the status_ columns break it down.
+# `not_closed` is every report not closed; the status_ columns break it down
+# (`status_open` is the status "open": new, not yet acknowledged).
 CSV_COLUMNS = (
     "section",
     "key",
     "name",
     "total",
-    "open",
+    "not_closed",
     "closed",
     "median_days_to_close",
     *(f"status_{s}" for s in STATUSES if s != "closed"),
@@ -51,7 +52,11 @@ def _reason_name(reason: str) -> str:
 
 
 def _place_name(place: PlaceStats) -> str:
-    return f"{place.label} (area)" if place.kind == "area" else place.label
+    if place.kind == "area":
+        return f"{place.label} (area)"
+    if place.kind == "street":  # folded for grouping ("5th & market"); shown as a street name
+        return " ".join(w[:1].upper() + w[1:] if w[:1].isalpha() else w for w in place.label.split(" "))
+    return place.label
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
@@ -73,21 +78,23 @@ def _median(tally: Tally) -> str:
 def _headline(stats: Stats) -> str:
     total = stats.total
     since = f" since {_since(stats)}" if stats.since else ""
-    text = f"Reports{since}: {total.total} ({total.open} open, {total.closed} closed)"
+    text = f"Reports{since}: {total.total} ({total.open} not closed, {total.closed} closed)"
     if total.median_days_to_close is not None:
         text += f"; median {total.median_days_to_close:.1f} days to close"
     return text
 
 
 def _services(stats: Stats) -> list[str]:
-    in_between = STATUSES[1:-1]  # acknowledged, in progress: open, but being worked
-    headers = ["Service", "Code", "Total", "Open", *(STATUS_WORDS[s].capitalize() for s in in_between)]
+    # The status columns add up to the total: new (status "open"), acknowledged, in
+    # progress, closed.
+    in_between = STATUSES[:-1]
+    words = {"open": "New", **{s: STATUS_WORDS[s].capitalize() for s in in_between[1:]}}
+    headers = ["Service", "Code", "Total", *(words[s] for s in in_between)]
     rows = [
         [
             s.name,
             s.code,
             s.tally.total,
-            s.tally.open,
             *(s.tally.by_status.get(status, 0) for status in in_between),
             s.tally.closed,
             _median(s.tally),
@@ -101,7 +108,7 @@ def _places(stats: Stats, shown: int) -> list[str]:
     rows = [
         [_place_name(p), p.tally.total, p.tally.open, p.tally.closed, _median(p.tally)] for p in stats.places
     ]
-    lines = table(["Street or area", "Total", "Open", "Closed", "Median days to close"], rows[:shown])
+    lines = table(["Street or area", "Total", "Not closed", "Closed", "Median days to close"], rows[:shown])
     if len(rows) > shown:
         lines.append(f"... and {len(rows) - shown} more: `civic311 stats --csv` lists them all.")
     return lines

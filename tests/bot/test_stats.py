@@ -240,26 +240,26 @@ def test_stats_command_prints_aligned_tables(cli_db: str, capsys: pytest.Capture
     seed(cli_db)
     assert main(["stats"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == "Reports: 10 (5 open, 5 closed); median 2.0 days to close"
+    assert out.splitlines()[0] == "Reports: 10 (5 not closed, 5 closed); median 2.0 days to close"
 
     services = table_after(out, "By service")
     assert columns(services[0]) == [
         "Service",
         "Code",
         "Total",
-        "Open",
+        "New",
         "Acknowledged",
         "In progress",
         "Closed",
         "Median days to close",
     ]
-    assert columns(services[1]) == ["Pothole or street defect", "pothole", "4", "2", "0", "1", "2", "3.0"]
+    assert columns(services[1]) == ["Pothole or street defect", "pothole", "4", "1", "0", "1", "2", "3.0"]
     assert columns(services[4]) == ["retired-service", "retired-service", "1", "1", "0", "0", "0", "-"]
 
     places = table_after(out, "By street or area")
-    assert columns(places[0]) == ["Street or area", "Total", "Open", "Closed", "Median days to close"]
-    assert columns(places[1]) == ["main", "4", "2", "2", "3.0"]
-    assert ["5th & market", "2", "1", "1", "1.0"] in [columns(line) for line in places]
+    assert columns(places[0]) == ["Street or area", "Total", "Not closed", "Closed", "Median days to close"]
+    assert columns(places[1]) == ["Main", "4", "2", "2", "3.0"]
+    assert ["5th & Market", "2", "1", "1", "1.0"] in [columns(line) for line in places]
     assert any(line.split(" (area)")[0].count(",") == 1 for line in places if "(area)" in line)
     assert columns(places[-1]) == [NO_PLACE, "1", "0", "1", "6.0"]
 
@@ -280,7 +280,8 @@ def test_stats_command_writes_one_csv_table(cli_db: str, capsys: pytest.CaptureF
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert {r["section"] for r in rows} == {"total", "service", "street", "reason"}
     total = next(r for r in rows if r["section"] == "total")
-    assert [total[c] for c in ("total", "open", "closed", "median_days_to_close")] == ["10", "5", "5", "2.00"]
+    figures = ("total", "not_closed", "closed", "median_days_to_close")
+    assert [total[c] for c in figures] == ["10", "5", "5", "2.00"]
     assert [total[f"status_{s}"] for s in ("open", "acknowledged", "in_progress")] == ["3", "1", "1"]
     streetlight = next(r for r in rows if r["section"] == "service" and r["key"] == "streetlight")
     assert streetlight["name"] == "Streetlight out or damaged"
@@ -306,7 +307,7 @@ def test_stats_command_since_a_date(cli_db: str, capsys: pytest.CaptureFixture[s
     assert main(["stats", "--since", "2024-03-03"]) == 0  # midnight in the city (Los Angeles)
     out = capsys.readouterr().out
     headline = out.splitlines()[0]
-    assert headline.startswith("Reports since 2024-03-03 (America/Los_Angeles): 7 (4 open, 3 closed)")
+    assert headline.startswith("Reports since 2024-03-03 (America/Los_Angeles): 7 (4 not closed, 3 closed)")
     assert main(["stats", "--since", "2024-03-03", "--csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert next(r for r in rows if r["section"] == "total")["total"] == "7"
