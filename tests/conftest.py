@@ -162,3 +162,32 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
         yield db
     finally:
         await db.dispose()
+
+
+# Tests that need the sample city trained (minutes the first time in a session), a browser
+# or real server processes. `pytest -m "not slow"` runs the rest: a fast subset for the
+# edit-test loop. The full suite is what CI runs.
+SLOW_FIXTURES = frozenset(
+    {
+        "prepared_url",
+        "sqlite_prepared",
+        "sample",
+        "sample_words_only",
+        "browser",
+        "servers",
+        "server",
+        "workers",
+    }
+)
+SLOW_MODULES = frozenset({"test_processes", "test_delivery_processes", "test_cli", "test_webchat_browser"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: needs the trained sample city, a browser or server processes")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = getattr(getattr(item, "module", None), "__name__", "").rsplit(".", 1)[-1]
+        if set(getattr(item, "fixturenames", ())) & SLOW_FIXTURES or module in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
