@@ -46,7 +46,7 @@ class State:
             "dialog": self.dialog,
             "step": self.step,
             "data": self.data,
-            "choices": [{"id": c.id, "label": c.label} for c in self.choices],
+            "choices": [c.to_json() for c in self.choices],
             "prompt": self.prompt,
             "misses": self.misses,
         }
@@ -58,7 +58,7 @@ class State:
             dialog=raw.get("dialog"),
             step=raw.get("step"),
             data=dict(raw.get("data") or {}),
-            choices=[Choice(str(c["id"]), str(c["label"])) for c in raw.get("choices") or []],
+            choices=[Choice.from_json(c) for c in raw.get("choices") or []],
             prompt=raw.get("prompt"),
             misses=int(raw.get("misses") or 0),
         )

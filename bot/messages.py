@@ -68,6 +68,19 @@ class Incoming:
 class Choice:
     id: str
     label: str
+    # Other words that pick it when typed ("location" or "address" for "Place"); the label
+    # alone is what channels show.
+    aliases: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "label": self.label}
+        if self.aliases:
+            out["aliases"] = list(self.aliases)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Choice:
+        return cls(str(data["id"]), str(data["label"]), tuple(str(a) for a in data.get("aliases") or ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +101,7 @@ class Outgoing:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "text": self.text,
-            "choices": [{"id": c.id, "label": c.label} for c in self.choices],
+            "choices": [c.to_json() for c in self.choices],
             "request": self.request,
             "photo_url": self.photo_url,
             "links": [{"title": link.title, "url": link.url} for link in self.links],
@@ -101,7 +114,7 @@ class Outgoing:
     def from_json(cls, data: dict[str, Any]) -> Outgoing:
         return cls(
             text=str(data.get("text", "")),
-            choices=tuple(Choice(str(c["id"]), str(c["label"])) for c in data.get("choices", [])),
+            choices=tuple(Choice.from_json(c) for c in data.get("choices", [])),
             request=data.get("request"),
             photo_url=data.get("photo_url"),
             links=tuple(Link(str(x["title"]), str(x["url"])) for x in data.get("links", [])),
@@ -166,6 +179,9 @@ def normalise(text: str) -> str:
     return " ".join(re.sub(r"[^\w#]+", " ", text).split())
 
 
+_FILLER = re.compile(r"^(?:(?:change|edit|fix|correct)\s+)?(?:(?:the|my)\s+)?")
+
+
 def resolve_choice(text: str, choices: list[Choice] | tuple[Choice, ...]) -> str | None:
     """Map a typed answer to one of the offered choices: its number, its
     label, or a unique word-prefix of the label ("first", "the second one")."""
@@ -188,8 +204,9 @@ def resolve_choice(text: str, choices: list[Choice] | tuple[Choice, ...]) -> str
     if number is not None:
         return choices[number - 1].id if 1 <= number <= len(choices) else None
     labels = [normalise(c.label) for c in choices]
+    core = _FILLER.sub("", said)  # "the location", "change the address"
     for choice, label in zip(choices, labels, strict=True):
-        if said == label:
+        if label in (said, core) or {said, core} & {normalise(a) for a in choice.aliases}:
             return choice.id
     starts = [c for c, label in zip(choices, labels, strict=True) if label.startswith(said)]
     if len(starts) == 1 and len(said) >= 3:

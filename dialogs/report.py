@@ -399,18 +399,20 @@ async def _summary_answer(ctx: Context, step: str, draft: Draft, incoming: Incom
     if choice == "drop" or said in {"no", "discard", "delete", "drop it"}:
         return Step(State(), [Outgoing(texts.REPORT_DISCARDED)])
     if choice == "change" or said in {"change", "edit", "change something", "fix", "correct"}:
-        return _ask_change(await _catalogue(ctx), draft)
+        return _ask_change(await _catalogue(ctx), draft, photos=ctx.capabilities.photos)
     return await advance(ctx, draft, lead="Tap **Send report** to file it, or **Change something**.")
 
 
-def _ask_change(catalogue: Catalogue, draft: Draft) -> Step:
+def _ask_change(catalogue: Catalogue, draft: Draft, *, photos: bool = True) -> Step:
+    """What can be changed; photos only on a channel that can send them."""
     service = _service(catalogue, draft)
     choices = [
-        Choice("edit:kind", "Kind of problem"),
-        Choice("edit:description", "Description"),
-        Choice("edit:place", "Place"),
-        Choice("edit:photos", "Photos"),
+        Choice("edit:kind", "Kind of problem", ("kind", "type", "category", "service")),
+        Choice("edit:description", "Description", ("describe", "details", "text", "what")),
+        Choice("edit:place", "Place", ("location", "address", "where", "spot", "street", "pin")),
     ]
+    if photos:
+        choices.append(Choice("edit:photos", "Photos", ("photo", "picture", "pictures", "image", "pics")))
     for attribute in service.attributes if service else ():
         label = attribute.description.split("?")[0].split("(")[0].strip()[:40] or attribute.code
         choices.append(Choice("edit:q:" + attribute.code, label))
@@ -436,7 +438,7 @@ async def _change(ctx: Context, step: str, draft: Draft, incoming: Incoming) -> 
         draft.answers.pop(choice[len("edit:q:") :], None)
         draft.picked = []
     else:
-        return _ask_change(await _catalogue(ctx), draft)
+        return _ask_change(await _catalogue(ctx), draft, photos=ctx.capabilities.photos)
     return await advance(ctx, draft)
 
 
@@ -521,5 +523,5 @@ async def _reprompt(ctx: Context, step: str, draft: Draft) -> Step:
     if step == "in-group":
         return _ask_in_group(catalogue, draft)
     if step == "change":
-        return _ask_change(catalogue, draft)
+        return _ask_change(catalogue, draft, photos=ctx.capabilities.photos)
     return await advance(ctx, draft)

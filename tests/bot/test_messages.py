@@ -70,3 +70,20 @@ def test_json_round_trip() -> None:
 def test_coordinates_are_checked() -> None:
     with pytest.raises(ValueError, match="latitude"):
         Location(95, 0)
+
+
+def test_other_words_pick_a_choice_and_survive_the_state() -> None:
+    from bot.dialog import State
+
+    offered = [
+        Choice("edit:kind", "Kind of problem", ("kind", "type")),
+        Choice("edit:place", "Place", ("location", "address")),
+        Choice("send", "Nothing, send it"),
+    ]
+    for said in ("the location", "change the address", "Address", "place", "2"):
+        assert resolve_choice(said, offered) == "edit:place", said
+    assert resolve_choice("location please", offered) is None  # a sentence is not a pick
+    assert resolve_choice("the", offered) is None
+    restored = State.from_json(State("report", "change", {}, choices=offered).to_json())
+    assert restored.choices == offered  # aliases kept between turns, in the database
+    assert Outgoing.from_json(Outgoing("?", choices=tuple(offered)).to_json()).choices == tuple(offered)
