@@ -15,9 +15,10 @@ import uuid
 from bot.channel import Channel
 from bot.hub import Hub
 from bot.messages import Capabilities, Incoming, degrade
+from bot.models import TranscriptMessage
 from bot.plugin import AdapterPlugin
 from bot.settings import Settings
-from bot.transcript import TranscriptChannel, messages_after
+from bot.transcript import TranscriptChannel, latest_messages, messages_after
 
 NAME = "console"
 CAPABILITIES = Capabilities()  # plain text: numbered choices
@@ -43,6 +44,13 @@ class ConsolePlugin(AdapterPlugin):
 plugin = ConsolePlugin
 
 
+def unseen_updates(stored: list[TranscriptMessage]) -> list[TranscriptMessage]:
+    """Messages delivered after the resident last wrote (status updates between two runs):
+    the terminal shows them only when the resident next types, so they were never seen."""
+    last_said = max((m.id for m in stored if m.direction == "in"), default=0)
+    return [m for m in stored if m.id > last_said and m.direction == "out" and m.payload.get("later")]
+
+
 def _print_replies(texts: list[str]) -> None:
     for text in texts:
         print(f"311> {text}\n".replace("\n", "\n     ").rstrip(" "), flush=True)
@@ -54,9 +62,14 @@ async def run_chat(args: argparse.Namespace, settings: Settings) -> int:
     hub: Hub = await open_hub(settings)
     address = f"{args.who or getpass.getuser()}"
     interactive = sys.stdin.isatty()
-    seen = max((m.id for m in await messages_after(hub.db, NAME, address)), default=0)
+    stored = await latest_messages(hub.db, NAME, address)
+    seen = max((m.id for m in stored), default=0)
     if interactive:
         print(f"civic311 chat: {settings.CITY_NAME} 311. Type a message; Ctrl+D to leave.\n")
+    away = unseen_updates(stored)
+    if away:
+        print("While you were away:", flush=True)
+        _print_replies([str(m.payload.get("text", "")) for m in away])
     try:
         while True:
             line = await asyncio.to_thread(_read_line, interactive)

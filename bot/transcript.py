@@ -34,7 +34,9 @@ class TranscriptChannel:
                 TranscriptMessage(
                     conversation_id=conversation_id,
                     direction="out",
-                    payload={"from": "bot", **message.to_json()},
+                    # "later": delivered after its turn (a status update, a staff reply), so a
+                    # channel that shows the transcript can tell what the resident has not seen.
+                    payload={"from": "bot", "later": True, **message.to_json()},
                     created_at=utcnow(),
                 )
             )
@@ -54,3 +56,19 @@ async def messages_after(
             .limit(limit)
         )
         return list(rows.all())
+
+
+async def latest_messages(
+    db: Database, channel: str, address: str, limit: int = 100
+) -> list[TranscriptMessage]:
+    """The newest `limit` messages of a conversation, oldest first (where a returning
+    resident picks up; `messages_after(0)` would be the oldest ones instead)."""
+    async with db.reading() as session:
+        rows = await session.scalars(
+            select(TranscriptMessage)
+            .join(Conversation)
+            .where(Conversation.channel == channel, Conversation.address == address)
+            .order_by(TranscriptMessage.id.desc())
+            .limit(limit)
+        )
+        return list(reversed(rows.all()))

@@ -206,3 +206,31 @@ def test_a_closed_pipe_ends_a_command_quietly(tmp_path: Path) -> None:
     error = proc.stderr.read()
     proc.wait(timeout=120)
     assert "Traceback" not in error and "BrokenPipe" not in error, error
+
+
+def test_chat_shows_updates_that_arrived_between_two_runs(tmp_path: Path) -> None:
+    import asyncio
+
+    from bot.db import Database
+    from bot.messages import Capabilities, Outgoing
+    from bot.transcript import TranscriptChannel
+
+    first = civic311("chat", "--as", "ann", cwd=tmp_path, stdin="hi\n")
+    assert first.returncode == 0 and "While you were away" not in first.stdout
+
+    async def deliver() -> None:  # as the outbox worker does while ann is not running chat
+        db = Database(f"sqlite+aiosqlite:///{tmp_path}/c.db")
+        try:
+            channel = TranscriptChannel("console", db, Capabilities())
+            await channel.send("ann", Outgoing("Report 10001 is now in progress."))
+        finally:
+            await db.dispose()
+
+    asyncio.run(deliver())
+    second = civic311("chat", "--as", "ann", cwd=tmp_path, stdin="")
+    assert second.returncode == 0, second.stderr
+    assert "While you were away:" in second.stdout and "Report 10001 is now in progress." in second.stdout
+    third = civic311("chat", "--as", "ann", cwd=tmp_path, stdin="thanks\n")
+    assert "While you were away" in third.stdout  # still unseen: ann has not written since
+    fourth = civic311("chat", "--as", "ann", cwd=tmp_path, stdin="")
+    assert "While you were away" not in fourth.stdout  # shown before her last message

@@ -236,9 +236,11 @@
       var photo = safeUrl(url, true);
       if (!photo) return;
       var img = el("img", "photo");
-      img.src = photo;
       img.alt = fromBot ? "Photo" : "Your photo";
-      img.loading = "lazy";
+      // Its height is known only once loaded: follow the conversation down again then, or
+      // the reply and its buttons below it end up under the fold on a phone.
+      img.addEventListener("load", function () { afterAdd(false); });
+      img.src = photo;
       bubble.appendChild(img);
     });
 
@@ -382,9 +384,22 @@
     });
     if (added) {
       refreshActions();
+      updatePlaceholder();
       afterAdd(opts && opts.force);
     }
     return added;
+  }
+
+  // The composer says what the bot is waiting for: a place, an answer, or any question.
+  function updatePlaceholder() {
+    var rows = log.querySelectorAll(".row:not(.pending)");
+    var last = rows.length ? rows[rows.length - 1] : null;
+    var text = "Type your question…";
+    if (last && !last.classList.contains("from-resident")) {
+      if (last.querySelector(".share")) text = "Type the address or cross streets…";
+      else if (last.querySelector(".actions")) text = "Type your answer, or tap one above…";
+    }
+    input.placeholder = text;
   }
 
   // Only the newest bot turn (after the resident's last stored message) keeps its buttons;
