@@ -159,6 +159,9 @@ async def test_services_list_every_active_service_with_the_spec_fields(
     assert dumping["service_name"] == "Dumped items or bags on the sidewalk"
     assert dumping["group"] == "Trash and cleaning"
     assert "illegal dumping" in dumping["keywords"].split(", ")
+    # Published keywords are clean words; misspellings are training examples, not public data.
+    published = {k for s in services for k in s["keywords"].split(", ")}
+    assert "pothole" in published and not {"pothol", "strret light", "grafitti", "neeldes"} & published
     assert dumping["metadata"] == (True if fmt == "json" else "true")
     assert lights["metadata"] in (True, "true")
 
