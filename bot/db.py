@@ -55,8 +55,7 @@ class Database:
 
     def insert(self, table: Any) -> postgresql.Insert | sqlite.Insert:
         """A dialect insert, so callers can use `on_conflict_do_nothing/update`."""
-        dialect = sqlite if self.is_sqlite else postgresql
-        return dialect.insert(table)
+        return sqlite.insert(table) if self.is_sqlite else postgresql.insert(table)
 
     @property
     def supports_row_locks(self) -> bool:
@@ -76,8 +75,9 @@ class Database:
 
 def upsert_insert(session: AsyncSession, table: Any) -> postgresql.Insert | sqlite.Insert:
     """The dialect insert for a session's database, for `on_conflict_do_...` upserts."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def is_read_only(session: AsyncSession) -> bool:

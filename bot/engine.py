@@ -198,7 +198,8 @@ class Engine:
         )
         if self.db.supports_row_locks:
             query = query.with_for_update()
-        return (await session.execute(query)).scalar_one()
+        conversation: Conversation = (await session.execute(query)).scalar_one()
+        return conversation
 
     async def _replay(self, session: Any, turn: Turn) -> TurnResult:
         rows = (

@@ -36,7 +36,7 @@ MAX_BACKOFF_S = 3600.0
 def backoff(attempts: int, base_s: float = BASE_BACKOFF_S) -> float:
     """Exponential backoff with jitter: 2 s, 4 s, 8 s ... capped at an hour."""
     delay = min(MAX_BACKOFF_S, base_s * 2 ** max(0, attempts - 1))
-    return delay * random.uniform(0.8, 1.2)
+    return float(delay * random.uniform(0.8, 1.2))
 
 
 class OutboxWorker:

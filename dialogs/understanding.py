@@ -12,7 +12,7 @@ async def understand(ctx: Context, text: str) -> Understanding:
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     understander = await ctx.services.knowledge.current(ctx.session)
-    result = understander.understand(text)
+    result: Understanding = understander.understand(text)
     ctx.memo[(UNDERSTANDING, text)] = result
     metrics.INTENTS.labels(result.intent).inc()
     return result

@@ -96,7 +96,8 @@ def _normalise(text: str) -> str:
 def _idf(counts: sparse.csr_matrix) -> np.ndarray:
     """Smoothed inverse document frequency, as scikit-learn computes it."""
     df = np.bincount(counts.indices, minlength=counts.shape[1])
-    return (np.log((1 + counts.shape[0]) / (1 + df)) + 1).astype(np.float32)
+    idf: np.ndarray = (np.log((1 + counts.shape[0]) / (1 + df)) + 1).astype(np.float32)
+    return idf
 
 
 def _weigh(counts: sparse.csr_matrix, idf: np.ndarray) -> sparse.csr_matrix:
@@ -190,7 +191,8 @@ class LinearModel:
             positive = expit(scores[:, 0])
             return np.column_stack([1 - positive, positive])
         probs = expit(scores)
-        return probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
+        normalised: np.ndarray = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
+        return normalised
 
     @cached_property
     def _weights(self) -> np.ndarray:

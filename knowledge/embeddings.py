@@ -71,7 +71,7 @@ class Embedder:
         both ask for the same message."""
         if self._last is not None and self._last[0] == text:
             return self._last[1]
-        vector = self.encode([text])[0]
+        vector: np.ndarray = self.encode([text])[0]
         self._last = (text, vector)
         return vector
 

@@ -111,7 +111,7 @@ def _emergency(u: Understander, rows: object, texts: list[str], labels: list[str
 
 
 def _predicted(rows: object, targets: list[str], folds: int) -> Report:
-    classes, probs = cross_validated(rows, targets, folds=folds)  # type: ignore[arg-type]
+    classes, probs = cross_validated(rows, targets, folds=folds)
     got = [classes[i] for i in np.argmax(probs, axis=1)]
     return _report(targets, got)
 

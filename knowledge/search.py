@@ -206,8 +206,8 @@ class _Semantic:
         is never more than their best: they can only be under-rated, never pushed ahead."""
         query = self.embedder.encode_one(text)
         if self.means is None:
-            return np.maximum.reduceat(self.matrix @ query, self.starts)  # type: ignore[no-any-return]
-        result = self.means @ query
+            return np.maximum.reduceat(self.matrix @ query, self.starts)
+        result: np.ndarray = self.means @ query
         for i in set(_top(result, SHORTLIST)) | set(also):
             start = self.starts[i]
             result[i] = float((self.matrix[start : start + self.sizes[i]] @ query).max())

@@ -146,16 +146,17 @@ async def test_closed_by_reason(hub: Hub) -> None:
 async def test_since_is_a_moment_or_a_local_date(hub: Hub) -> None:
     await file_city(hub.db)
     # A date without a time zone is the city's midnight: 3 March 08:00 UTC in Los Angeles...
-    la = await stats_of(hub, since=datetime(2024, 3, 3), time_zone=LA)
+    la = await stats_of(hub, since=datetime(2024, 3, 3), time_zone=LA)  # noqa: DTZ001 (naive on purpose)
     assert la.total.total == 7 and la.since == datetime(2024, 3, 3, 8, tzinfo=UTC)
     assert la.total.closed == 3 and la.total.median_days_to_close == 1.0  # D, G, J: 1, 6, 0.5
     assert place(la, "main").tally.total == 2  # H and I; A and B were filed before
     # ... and 2 March 10:00 UTC where the day starts 14 hours ahead of UTC, which lets B and C in.
-    ahead = await stats_of(hub, since=datetime(2024, 3, 3), time_zone=ZoneInfo("Pacific/Kiritimati"))
+    kiritimati = ZoneInfo("Pacific/Kiritimati")
+    ahead = await stats_of(hub, since=datetime(2024, 3, 3), time_zone=kiritimati)  # noqa: DTZ001
     assert ahead.total.total == 9
     late = await stats_of(hub, since=datetime(2024, 3, 12, tzinfo=UTC))  # H (12th, noon) and J
     assert [(s.code, s.tally.total) for s in late.services] == [("retired-service", 1), ("streetlight", 1)]
-    future = await stats_of(hub, since=datetime(2030, 1, 1))
+    future = await stats_of(hub, since=datetime(2030, 1, 1, tzinfo=UTC))
     assert future.empty and future.services == () and future.places == ()
     assert [r.tally.closed for r in future.reasons] == [0, 0, 0, 0]
 
