@@ -120,234 +120,13 @@ def _client_ip(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
+PAGE = web.AppKey("webchat_page", str)  # index.html with the city's name and limits filled in
+EXPIRED = "This chat session has expired or is unknown. Start a new one."
+
+
 def add_routes(hub: Hub, app: web.Application) -> None:
-    settings = hub.settings
-    secure_cookie = settings.PUBLIC_URL.startswith("https://")
-    page = (
-        (STATIC / "index.html").read_text(encoding="utf-8")
-        if (STATIC / "index.html").exists()
-        else "<!doctype html><title>civic311</title>"
-    )
-    page = page.replace("{{CITY_NAME}}", html.escape(settings.CITY_NAME)).replace(
-        "{{MAX_CHARS}}", str(settings.MAX_MESSAGE_CHARS)
-    )
-    page = page.replace("{{MAX_PHOTO_MB}}", f"{settings.MAX_PHOTO_MB:g}")
-
-    def set_cookie(response: web.StreamResponse, token: str) -> None:
-        response.set_cookie(
-            COOKIE,
-            token,
-            httponly=True,
-            samesite="Strict",
-            path="/api/chat",
-            max_age=30 * 24 * 3600,
-            secure=secure_cookie,
-        )
-
-    async def index(request: web.Request) -> web.Response:
-        return web.Response(
-            text=page,
-            content_type="text/html",
-            headers={"Content-Security-Policy": CSP, "Cache-Control": "no-cache"},
-        )
-
-    async def authenticate(request: web.Request, *, allow_cookie: bool) -> str | None:
-        token = _bearer(request)
-        if token is None and allow_cookie:
-            token = request.cookies.get(COOKIE)
-        return await sessions.resolve(hub.db, token)
-
-    async def create_session(request: web.Request) -> web.Response:
-        if request.can_read_body:
-            try:
-                body = await request.json()
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                return error(400, "The request body is not valid JSON.")
-            if body not in ({}, None):
-                return error(422, "A new session takes no fields: send {}.")
-        wait = await ratelimit.hit(
-            hub.db,
-            f"webchat-session:{_client_ip(request)}",
-            limit=SESSIONS_PER_IP_PER_MINUTE,
-            window=timedelta(minutes=1),
-        )
-        if wait is not None:
-            return error(
-                429, "Too many new chats from here. Please wait a minute.", **{"Retry-After": str(int(wait))}
-            )
-        token, address = await sessions.create(hub.db)
-        result = await hub.engine.handle(
-            Incoming(channel=NAME, conversation=address, message_id=f"{address}:start", text="/start")
-        )
-        response = web.json_response(
-            {"token": token, "messages": [to_message(t) for t in result.transcript if _visible(t)]},
-            status=201,
-        )
-        set_cookie(response, token)
-        return response
-
-    async def history(request: web.Request) -> web.Response:
-        token = _bearer(request) or request.cookies.get(COOKIE)
-        address = await sessions.resolve(hub.db, token)
-        if address is None:
-            return error(401, "This chat session has expired or is unknown. Start a new one.")
-        rows = await messages_after(hub.db, NAME, address, 0, limit=1000)
-        response = web.json_response({"messages": [to_message(r) for r in rows if _visible(r)]})
-        if token:
-            set_cookie(response, token)
-        return response
-
-    async def slow_down(address: str) -> web.Response | None:
-        """The per-session rate limit, shared by messages and photos."""
-        wait = await ratelimit.hit(
-            hub.db,
-            f"webchat:{address}",
-            limit=settings.CHAT_RATE_LIMIT_PER_MINUTE,
-            window=timedelta(minutes=1),
-        )
-        if wait is None:
-            return None
-        return error(
-            429,
-            "You're sending messages very fast. Please wait a moment.",
-            **{"Retry-After": str(int(wait))},
-        )
-
-    async def post_message(request: web.Request) -> web.Response:
-        address = await authenticate(request, allow_cookie=False)
-        if address is None:
-            return error(401, "This chat session has expired or is unknown. Start a new one.")
-        if request.content_length and request.content_length > 8 * settings.MAX_MESSAGE_CHARS + 4096:
-            return error(
-                413,
-                f"That message is too long. Please keep it under {settings.MAX_MESSAGE_CHARS:,} characters.",
-            )
-        try:
-            raw = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return error(400, "The request body is not valid JSON.")
-        try:
-            body = MessageIn.model_validate(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            return error(422, f"{where}: {first['msg']}")
-        given = [x for x in (body.text, body.choice, body.location) if x is not None]
-        if len(given) != 1:
-            return error(422, "Send exactly one of text, choice or location.")
-        if body.text is not None:
-            if len(body.text) > settings.MAX_MESSAGE_CHARS:
-                return error(
-                    413,
-                    f"That message is too long ({len(body.text):,} characters). "
-                    f"Please keep it under {settings.MAX_MESSAGE_CHARS:,}.",
-                )
-            if not body.text.strip():
-                return error(422, "Type a message first.")
-        refused = await slow_down(address)
-        if refused is not None:
-            return refused
-        location = Location(body.location.lat, body.location.lon) if body.location is not None else None
-        result = await hub.engine.handle(
-            Incoming(
-                channel=NAME,
-                conversation=address,
-                message_id=f"{address}:{body.client_id}",
-                sender=address,
-                text=(body.text or "").strip(),
-                choice=body.choice,
-                location=location,
-            )
-        )
-        return turn_response(result)
-
-    async def post_photo(request: web.Request) -> web.Response:
-        """One photo as a message of its own: stored (cleaned) first, then one turn like any message.
-
-        Nothing is kept when anything fails: a refused photo is never written, and
-        a stored one whose turn is not recorded (an error, a retried upload that
-        the engine answers from the first time) is removed again.
-        """
-        address = await authenticate(request, allow_cookie=False)
-        if address is None:
-            return error(401, "This chat session has expired or is unknown. Start a new one.")
-        store = hub.services.media
-        if store is None:
-            return error(503, "Photos can't be received right now. Please describe what you see in words.")
-        try:
-            check_announced_size(request, store.max_bytes)
-            upload = await read_photo_upload(request, store.max_bytes)
-        except MediaError as exc:
-            return error(exc.status, str(exc))
-        except UploadError as exc:
-            return error(exc.status, exc.message)
-        if not CLIENT_ID.match(upload.client_id):
-            return error(422, "client_id must be 1-100 letters, digits, '-' or '_'")
-        refused = await slow_down(address)
-        if refused is not None:
-            return refused
-        try:
-            photo = await store.save(upload.photo)
-        except MediaError as exc:
-            return error(exc.status, str(exc))
-        try:
-            result = await hub.engine.handle(
-                Incoming(
-                    channel=NAME,
-                    conversation=address,
-                    message_id=f"{address}:{upload.client_id}",
-                    sender=address,
-                    photos=(photo,),
-                )
-            )
-        except BaseException:
-            store.discard(photo.key)
-            raise
-        if result.duplicate:
-            store.discard(photo.key)  # the first upload's photo is the one on record
-        return turn_response(result)
-
-    async def events(request: web.Request) -> web.StreamResponse:
-        address = await authenticate(request, allow_cookie=True)
-        if address is None:
-            return error(401, "This chat session has expired or is unknown. Start a new one.")
-        try:
-            after = int(request.headers.get("Last-Event-ID") or request.query.get("after", "0"))
-        except ValueError:
-            return error(400, "'after' must be a message id (a whole number).")
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/event-stream",
-                "Cache-Control": "no-cache",
-                "X-Accel-Buffering": "no",
-            }
-        )
-        await response.prepare(request)
-        # The page going away is normal; EventSource reconnects with Last-Event-ID.
-        with contextlib.suppress(ConnectionResetError):
-            await _stream(response, address, after, request.app[STOPPING])
-        return response
-
-    async def _stream(
-        response: web.StreamResponse, address: str, after: int, stopping: asyncio.Event
-    ) -> None:
-        idle = 0.0
-        while not stopping.is_set():
-            rows = await messages_after(hub.db, NAME, address, after, limit=100)
-            for row in rows:
-                after = row.id
-                if _visible(row):
-                    data = json.dumps(to_message(row), ensure_ascii=False)
-                    await response.write(f"id: {row.id}\ndata: {data}\n\n".encode())
-                    idle = 0.0
-            if idle >= HEARTBEAT_S:
-                await response.write(b": keep-alive\n\n")
-                idle = 0.0
-            try:
-                await asyncio.wait_for(stopping.wait(), timeout=POLL_S)
-            except TimeoutError:
-                idle += POLL_S
-
+    """The page and the API on `serve`'s application (which holds the hub under HUB)."""
+    app[PAGE] = _page(hub)
     app.router.add_get("/", index)
     if STATIC.exists():
         app.router.add_static("/static", STATIC, append_version=False)
@@ -356,4 +135,252 @@ def add_routes(hub: Hub, app: web.Application) -> None:
     app.router.add_post("/api/chat/messages", post_message)
     app.router.add_post("/api/chat/photos", post_photo)
     app.router.add_get("/api/chat/events", events)
-    _ = HUB  # the application key this adapter relies on being set by bot.server
+
+
+def _page(hub: Hub) -> str:
+    settings = hub.settings
+    index_file = STATIC / "index.html"
+    page = (
+        index_file.read_text(encoding="utf-8")
+        if index_file.exists()
+        else "<!doctype html><title>civic311</title>"
+    )
+    return (
+        page.replace("{{CITY_NAME}}", html.escape(settings.CITY_NAME))
+        .replace("{{MAX_CHARS}}", str(settings.MAX_MESSAGE_CHARS))
+        .replace("{{MAX_PHOTO_MB}}", f"{settings.MAX_PHOTO_MB:g}")
+    )
+
+
+def _set_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        path="/api/chat",
+        max_age=30 * 24 * 3600,
+        secure=request.app[HUB].settings.PUBLIC_URL.startswith("https://"),
+    )
+
+
+async def _authenticate(request: web.Request, *, allow_cookie: bool) -> str | None:
+    token = _bearer(request)
+    if token is None and allow_cookie:
+        token = request.cookies.get(COOKIE)
+    return await sessions.resolve(request.app[HUB].db, token)
+
+
+async def _slow_down(hub: Hub, address: str) -> web.Response | None:
+    """The per-session rate limit, shared by messages and photos."""
+    wait = await ratelimit.hit(
+        hub.db,
+        f"webchat:{address}",
+        limit=hub.settings.CHAT_RATE_LIMIT_PER_MINUTE,
+        window=timedelta(minutes=1),
+    )
+    if wait is None:
+        return None
+    return error(
+        429,
+        "You're sending messages very fast. Please wait a moment.",
+        **{"Retry-After": str(int(wait))},
+    )
+
+
+async def index(request: web.Request) -> web.Response:
+    return web.Response(
+        text=request.app[PAGE],
+        content_type="text/html",
+        headers={"Content-Security-Policy": CSP, "Cache-Control": "no-cache"},
+    )
+
+
+async def create_session(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    if request.can_read_body:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return error(400, "The request body is not valid JSON.")
+        if body not in ({}, None):
+            return error(422, "A new session takes no fields: send {}.")
+    wait = await ratelimit.hit(
+        hub.db,
+        f"webchat-session:{_client_ip(request)}",
+        limit=SESSIONS_PER_IP_PER_MINUTE,
+        window=timedelta(minutes=1),
+    )
+    if wait is not None:
+        return error(
+            429, "Too many new chats from here. Please wait a minute.", **{"Retry-After": str(int(wait))}
+        )
+    token, address = await sessions.create(hub.db)
+    result = await hub.engine.handle(
+        Incoming(channel=NAME, conversation=address, message_id=f"{address}:start", text="/start")
+    )
+    response = web.json_response(
+        {"token": token, "messages": [to_message(t) for t in result.transcript if _visible(t)]},
+        status=201,
+    )
+    _set_cookie(request, response, token)
+    return response
+
+
+async def history(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    token = _bearer(request) or request.cookies.get(COOKIE)
+    address = await sessions.resolve(hub.db, token)
+    if address is None:
+        return error(401, EXPIRED)
+    rows = await messages_after(hub.db, NAME, address, 0, limit=1000)
+    response = web.json_response({"messages": [to_message(r) for r in rows if _visible(r)]})
+    if token:
+        _set_cookie(request, response, token)
+    return response
+
+
+async def _read_message(request: web.Request, max_chars: int) -> MessageIn | web.Response:
+    """The message body, checked; or the response that says what is wrong with it."""
+    if request.content_length and request.content_length > 8 * max_chars + 4096:
+        return error(413, f"That message is too long. Please keep it under {max_chars:,} characters.")
+    try:
+        raw = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return error(400, "The request body is not valid JSON.")
+    try:
+        body = MessageIn.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        return error(422, f"{where}: {first['msg']}")
+    given = [x for x in (body.text, body.choice, body.location) if x is not None]
+    if len(given) != 1:
+        return error(422, "Send exactly one of text, choice or location.")
+    if body.text is not None:
+        if len(body.text) > max_chars:
+            return error(
+                413,
+                f"That message is too long ({len(body.text):,} characters). "
+                f"Please keep it under {max_chars:,}.",
+            )
+        if not body.text.strip():
+            return error(422, "Type a message first.")
+    return body
+
+
+async def post_message(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    address = await _authenticate(request, allow_cookie=False)
+    if address is None:
+        return error(401, EXPIRED)
+    body = await _read_message(request, hub.settings.MAX_MESSAGE_CHARS)
+    if isinstance(body, web.Response):
+        return body
+    refused = await _slow_down(hub, address)
+    if refused is not None:
+        return refused
+    location = Location(body.location.lat, body.location.lon) if body.location is not None else None
+    result = await hub.engine.handle(
+        Incoming(
+            channel=NAME,
+            conversation=address,
+            message_id=f"{address}:{body.client_id}",
+            sender=address,
+            text=(body.text or "").strip(),
+            choice=body.choice,
+            location=location,
+        )
+    )
+    return turn_response(result)
+
+
+async def post_photo(request: web.Request) -> web.Response:
+    """One photo as a message of its own: stored (cleaned) first, then one turn like any message.
+
+    Nothing is kept when anything fails: a refused photo is never written, and
+    a stored one whose turn is not recorded (an error, a retried upload that
+    the engine answers from the first time) is removed again.
+    """
+    hub = request.app[HUB]
+    address = await _authenticate(request, allow_cookie=False)
+    if address is None:
+        return error(401, EXPIRED)
+    store = hub.services.media
+    if store is None:
+        return error(503, "Photos can't be received right now. Please describe what you see in words.")
+    try:
+        check_announced_size(request, store.max_bytes)
+        upload = await read_photo_upload(request, store.max_bytes)
+    except MediaError as exc:
+        return error(exc.status, str(exc))
+    except UploadError as exc:
+        return error(exc.status, exc.message)
+    if not CLIENT_ID.match(upload.client_id):
+        return error(422, "client_id must be 1-100 letters, digits, '-' or '_'")
+    refused = await _slow_down(hub, address)
+    if refused is not None:
+        return refused
+    try:
+        photo = await store.save(upload.photo)
+    except MediaError as exc:
+        return error(exc.status, str(exc))
+    try:
+        result = await hub.engine.handle(
+            Incoming(
+                channel=NAME,
+                conversation=address,
+                message_id=f"{address}:{upload.client_id}",
+                sender=address,
+                photos=(photo,),
+            )
+        )
+    except BaseException:
+        store.discard(photo.key)
+        raise
+    if result.duplicate:
+        store.discard(photo.key)  # the first upload's photo is the one on record
+    return turn_response(result)
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    address = await _authenticate(request, allow_cookie=True)
+    if address is None:
+        return error(401, EXPIRED)
+    try:
+        after = int(request.headers.get("Last-Event-ID") or request.query.get("after", "0"))
+    except ValueError:
+        return error(400, "'after' must be a message id (a whole number).")
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    # The page going away is normal; EventSource reconnects with Last-Event-ID.
+    with contextlib.suppress(ConnectionResetError):
+        await _stream(request.app[HUB], response, address, after, request.app[STOPPING])
+    return response
+
+
+async def _stream(
+    hub: Hub, response: web.StreamResponse, address: str, after: int, stopping: asyncio.Event
+) -> None:
+    idle = 0.0
+    while not stopping.is_set():
+        rows = await messages_after(hub.db, NAME, address, after, limit=100)
+        for row in rows:
+            after = row.id
+            if _visible(row):
+                data = json.dumps(to_message(row), ensure_ascii=False)
+                await response.write(f"id: {row.id}\ndata: {data}\n\n".encode())
+                idle = 0.0
+        if idle >= HEARTBEAT_S:
+            await response.write(b": keep-alive\n\n")
+            idle = 0.0
+        try:
+            await asyncio.wait_for(stopping.wait(), timeout=POLL_S)
+        except TimeoutError:
+            idle += POLL_S
