@@ -269,6 +269,13 @@ async def _read_message(request: web.Request, max_chars: int) -> MessageIn | web
     return body
 
 
+def _incoming(address: str, client_id: str, **content: Any) -> Incoming:
+    """A resident's message; the page's client id makes a retried request the same message."""
+    return Incoming(
+        channel=NAME, conversation=address, message_id=f"{address}:{client_id}", sender=address, **content
+    )
+
+
 async def post_message(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     address = await _authenticate(request, allow_cookie=False)
@@ -282,14 +289,8 @@ async def post_message(request: web.Request) -> web.Response:
         return refused
     location = Location(body.location.lat, body.location.lon) if body.location is not None else None
     result = await hub.engine.handle(
-        Incoming(
-            channel=NAME,
-            conversation=address,
-            message_id=f"{address}:{body.client_id}",
-            sender=address,
-            text=(body.text or "").strip(),
-            choice=body.choice,
-            location=location,
+        _incoming(
+            address, body.client_id, text=(body.text or "").strip(), choice=body.choice, location=location
         )
     )
     return turn_response(result)
@@ -326,15 +327,7 @@ async def post_photo(request: web.Request) -> web.Response:
     except MediaError as exc:
         return error(exc.status, str(exc))
     try:
-        result = await hub.engine.handle(
-            Incoming(
-                channel=NAME,
-                conversation=address,
-                message_id=f"{address}:{upload.client_id}",
-                sender=address,
-                photos=(photo,),
-            )
-        )
+        result = await hub.engine.handle(_incoming(address, upload.client_id, photos=(photo,)))
     except BaseException:
         store.discard(photo.key)
         raise
