@@ -128,11 +128,12 @@ class SearchIndex:
         scores = np.zeros(len(self.entries), dtype=np.float64)
         self._questions.add_to(scores, query, 1.0)
         self._answers.add_to(scores, query, ANSWER_WEIGHT)
-        lexical_best = _top(scores, CANDIDATES) if scores.any() else []
-        semantic = self._semantic.similarities(text, also=lexical_best) if self._semantic else None
+        lexical_best = _top(scores, CANDIDATES)
+        also = lexical_best if scores.any() else []
+        semantic = self._semantic.similarities(text, also=also) if self._semantic else None
         if semantic is None and not scores.any():
             return []
-        candidates = set(_top(scores, CANDIDATES))
+        candidates = set(lexical_best)
         if semantic is not None:
             candidates |= set(_top(semantic, CANDIDATES))
         info = sum(self._questions.idf.get(t, self._unknown_idf()) for t in set(query))
