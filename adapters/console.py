@@ -12,13 +12,20 @@ import getpass
 import sys
 import uuid
 
-from bot.channel import Channel
-from bot.hub import Hub
-from bot.messages import Capabilities, Incoming, degrade
-from bot.models import TranscriptMessage
-from bot.plugin import AdapterPlugin
-from bot.settings import Settings
-from bot.transcript import TranscriptChannel, latest_messages, messages_after
+from bot.api import (
+    AdapterPlugin,
+    Capabilities,
+    Channel,
+    Hub,
+    Incoming,
+    Settings,
+    TranscriptChannel,
+    TranscriptEntry,
+    degrade,
+    latest_messages,
+    messages_after,
+    open_hub,
+)
 
 NAME = "console"
 CAPABILITIES = Capabilities()  # plain text: numbered choices
@@ -44,7 +51,7 @@ class ConsolePlugin(AdapterPlugin):
 plugin = ConsolePlugin
 
 
-def unseen_updates(stored: list[TranscriptMessage]) -> list[TranscriptMessage]:
+def unseen_updates(stored: list[TranscriptEntry]) -> list[TranscriptEntry]:
     """Messages delivered after the resident last wrote (status updates between two runs):
     the terminal shows them only when the resident next types, so they were never seen."""
     last_said = max((m.id for m in stored if m.direction == "in"), default=0)
@@ -57,7 +64,6 @@ def _print_replies(texts: list[str]) -> None:
 
 
 async def run_chat(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli import open_hub
 
     hub: Hub = await open_hub(settings)
     address = f"{args.who or getpass.getuser()}"

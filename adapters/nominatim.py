@@ -27,9 +27,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot.geocoding import Geocoder, GeocodingUnavailable, Place
-from bot.hub import Hub
-from bot.plugin import AdapterPlugin
+from bot.api import AdapterPlugin, Geocoder, GeocodingUnavailable, Hub, Place
 from knowledge.geo import Boundary
 
 NAME = "nominatim"

@@ -26,11 +26,11 @@ from pathlib import Path
 
 from _scratch import scratch_postgres  # benchmarks/ is on the path when run as a script
 
-from bot import reports
 from bot.bootstrap import prepare
 from bot.hub import Hub, build_hub
 from bot.messages import Incoming, Location
 from bot.models import Report
+from bot.reporting import reports
 from bot.settings import load_settings
 from bot.timeutil import utcnow
 
@@ -159,6 +159,7 @@ async def main() -> None:
     if pg:
         async with scratch_postgres(pg) as url:
             await run(url, n, "PostgreSQL")
+
 
 if __name__ == "__main__":
     asyncio.run(main())

@@ -2,7 +2,7 @@
 
 Fills a database with N reports (a year of them: typed addresses on ~120 streets and
 corners, pins only for a third, 70% closed after a few days) and measures, in one run:
-- `bot.stats.report_stats` over all reports and over the last 30 days: median and slowest
+- `bot.reporting.stats.report_stats` over all reports and over the last 30 days: median and slowest
   of several runs, and the peak Python memory it allocates (tracemalloc);
 - rendering the result as text and as CSV.
 
@@ -34,9 +34,9 @@ from _scratch import scratch_postgres  # benchmarks/ is on the path when run as 
 from bot.bootstrap import prepare
 from bot.db import Database
 from bot.models import Report
-from bot.reports import CLOSE_REASONS
-from bot.stats import Stats, report_stats
-from bot.stats_format import as_text, write_csv
+from bot.reporting.reports import CLOSE_REASONS
+from bot.reporting.stats import Stats, report_stats
+from bot.reporting.stats_format import as_text, write_csv
 from bot.timeutil import utcnow
 from knowledge.geo import normalise_address
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.dialog import UNDERSTANDING, Context, State
+from bot.dialog import Context, State
 from bot.hub import Hub
 from bot.messages import PLAIN_TEXT, Incoming, degrade
 from bot.timeutil import utcnow
@@ -30,9 +30,10 @@ class Asker:
                     capabilities=PLAIN_TEXT,
                     conversation_id=0,
                     services=self.hub.services,
+                    dialogs=self.hub.dialogs,
                 )
                 step = await self.root(ctx, State(), Incoming("cli", "cli", "ask", text=text))
-                u = ctx.memo[(UNDERSTANDING, text)]
+                u = await ctx.understand(text)  # what the dialog understood: not again
             finally:
                 await session.rollback()
         answer: dict[str, Any] = {"intent": u.intent, "score": round(float(u.score), 4)}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from bot import catalogue_store, kb_store, migrate
+from bot import migrate
+from bot.content import catalogue_store, kb_store
 from bot.db import Database
 from knowledge.loader import (
     FAQ_FILE,

@@ -10,7 +10,6 @@ import logging
 import os
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from datetime import date
@@ -250,16 +249,6 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def check_media_dir(path: Path) -> None:
-    """Photos are written there; an unusable folder is said at start, not at the first photo."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
-            pass
-    except OSError as exc:
-        raise UserError(f"MEDIA_DIR {path} is not a writable folder: {exc.strerror or exc}") from None
-
-
 def served_settings(settings: Settings, host: str, port: int) -> Settings:
     """Without PUBLIC_URL, links (Open311 discovery, media URLs) point where this process
     listens, not at a default port it may not be using."""
@@ -274,12 +263,15 @@ def served_settings(settings: Settings, host: str, port: int) -> Settings:
 async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
-    from bot.server import create_app
+    from bot.media import MediaStore
+    from bot.web.server import create_app
 
     host, port = _listen_address(args)
     sock = _bind(host, port)
     try:
-        check_media_dir(settings.MEDIA_DIR)
+        problem = MediaStore.unwritable(settings.MEDIA_DIR)
+        if problem:
+            raise UserError(f"MEDIA_DIR {settings.MEDIA_DIR} is not a writable folder: {problem}")
         settings = served_settings(settings, host, port)
         hub = await open_hub(settings)
     except BaseException:
@@ -313,7 +305,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
 async def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import signal
 
-    from bot.outbox import OutboxWorker
+    from bot.delivery.worker import OutboxWorker
 
     hub = await open_hub(settings, warm=False)
     stop = asyncio.Event()
@@ -373,7 +365,7 @@ async def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _kb_import(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import catalogue_store, kb_store
+    from bot.content import catalogue_store, kb_store
     from knowledge.loader import ContentError, load_content
 
     try:
@@ -423,7 +415,7 @@ async def _kb_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _report_set_status(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import reports
+    from bot.reporting import reports
     from bot.timeutil import utcnow
 
     hub = await open_hub(settings, warm=False)
@@ -450,7 +442,7 @@ async def _report_set_status(args: argparse.Namespace, settings: Settings) -> in
 
 
 async def _kb_export(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import catalogue_store, kb_store
+    from bot.content import catalogue_store, kb_store
     from knowledge.loader import (
         FAQ_FILE,
         SERVICES_FILE,
@@ -558,8 +550,8 @@ def _date_argument(raw: str) -> date:
 async def _stats(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import datetime, time
 
-    from bot.stats import report_stats
-    from bot.stats_format import as_text, empty_message, write_csv
+    from bot.reporting.stats import report_stats
+    from bot.reporting.stats_format import as_text, empty_message, write_csv
 
     since = datetime.combine(args.since, time(0), tzinfo=settings.time_zone) if args.since else None
     hub = await open_hub(settings, warm=False)

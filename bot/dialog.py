@@ -11,11 +11,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import metrics
+from bot.delivery.outbox import Later
 from bot.messages import Capabilities, Choice, Incoming, Outgoing
+
+if TYPE_CHECKING:
+    from bot.services import Services
+    from knowledge.understand import Understander, Understanding
 
 
 @dataclass(slots=True)
@@ -64,15 +70,6 @@ class State:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Later:
-    """A message for the outbox: to this or another conversation, sent after commit."""
-
-    channel: str
-    address: str
-    message: Outgoing
-
-
 @dataclass(slots=True)
 class Step:
     state: State
@@ -89,16 +86,37 @@ class Context:
     channel: str
     capabilities: Capabilities
     conversation_id: int
-    services: Any  # bot.services.Services; typed loosely to keep this module import-light
+    services: Services
+    dialogs: DialogRegistry
     address: str = ""  # the channel's address of this conversation: where updates are sent later
     expired: bool = False  # the previous state had expired before this message
     misses: int = 0  # messages in a row before this one that the bot did not understand
-    memo: dict[Any, Any] = field(default_factory=dict)  # per-turn cache, never stored
+    _understander: Understander | None = None  # this turn's, never stored
+    _understood: dict[str, Understanding] = field(default_factory=dict)
 
+    async def knowledge(self) -> Understander:
+        """The knowledge base, services and models of this moment, looked up once per turn
+        so that every step of one turn sees the same revision."""
+        if self._understander is None:
+            self._understander = await self.services.knowledge.current(self.session)
+        return self._understander
 
-# Key under which a turn's understanding of a text is memoised in `Context.memo`,
-# so the router, triage guard and `civic311 ask` understand a message once.
-UNDERSTANDING = "understanding"
+    async def understand(self, text: str) -> Understanding:
+        """The message understood once per turn: the triage guard, the router and
+        `civic311 ask` all ask for the same text."""
+        known = self._understood.get(text)
+        if known is not None:
+            return known
+        result = (await self.knowledge()).understand(text)
+        self._understood[text] = result
+        metrics.INTENTS.labels(result.intent).inc()
+        return result
+
+    async def dispatch(self, name: str, state: State, incoming: Incoming) -> Step:
+        """Hand the message to another dialog by its registered name, so dialogs that pass
+        residents between them ("not this one: ask me afresh") need not import each other."""
+        return await self.dialogs.get(name)(self, state, incoming)
+
 
 DialogFn = Callable[[Context, State, Incoming], Awaitable[Step]]
 

@@ -20,9 +20,12 @@ from sqlalchemy import select
 
 from bot import metrics
 from bot.db import Database
-from bot.dialog import Context, DialogRegistry, Later, State, Step
+from bot.delivery.outbox import enqueue
+from bot.delivery.transcript import TranscriptEntry
+from bot.dialog import Context, DialogRegistry, State, Step
 from bot.messages import PLAIN_TEXT, Capabilities, Incoming, Outgoing, normalise, resolve_choice
-from bot.models import Conversation, OutboxMessage, TranscriptMessage, Turn
+from bot.models import Conversation, TranscriptMessage, Turn
+from bot.services import Services
 from bot.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -67,17 +70,6 @@ def global_command(text: str) -> str | None:
 
 
 @dataclass(slots=True)
-class TranscriptEntry:
-    id: int
-    direction: str
-    payload: dict[str, Any]
-    created_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "direction": self.direction, **self.payload, "at": self.created_at.isoformat()}
-
-
-@dataclass(slots=True)
 class TurnResult:
     replies: list[Outgoing]
     transcript: list[TranscriptEntry] = field(default_factory=list)
@@ -89,7 +81,7 @@ class Engine:
         self,
         db: Database,
         dialogs: DialogRegistry,
-        services: Any,
+        services: Services,
         *,
         timeout: timedelta = timedelta(minutes=30),
         max_chars: int = 2000,
@@ -167,7 +159,7 @@ class Engine:
         ]
         session.add_all(rows)
         for later in step.later:
-            session.add(outbox_row(later, now))
+            enqueue(session, later, now)
         await session.flush()
         session.add(
             Turn(
@@ -179,7 +171,7 @@ class Engine:
                 created_at=now,
             )
         )
-        return TurnResult(replies=step.replies, transcript=[_entry(r) for r in rows])
+        return TurnResult(replies=step.replies, transcript=[TranscriptEntry.of(r) for r in rows])
 
     async def _lock_conversation(self, session: Any, incoming: Incoming, now: datetime) -> Conversation:
         await session.execute(
@@ -211,7 +203,7 @@ class Engine:
         ).all()
         return TurnResult(
             replies=[Outgoing.from_json(r) for r in turn.replies],
-            transcript=[_entry(r) for r in rows],
+            transcript=[TranscriptEntry.of(r) for r in rows],
             duplicate=True,
         )
 
@@ -246,6 +238,7 @@ class Engine:
             capabilities=self.capabilities.get(incoming.channel, PLAIN_TEXT),
             conversation_id=conversation.id,
             services=self.services,
+            dialogs=self.dialogs,
             address=incoming.conversation,
             expired=expired,
             misses=state.misses,
@@ -279,21 +272,3 @@ class Engine:
         if command == "help":
             return await self.dialogs.get("help")(ctx, state, incoming)
         return await self.dialogs.get(state.dialog or "root")(ctx, state, incoming)
-
-
-def outbox_row(later: Later, now: datetime) -> OutboxMessage:
-    return OutboxMessage(
-        channel=later.channel,
-        address=later.address,
-        payload=later.message.to_json(),
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-    )
-
-
-def _entry(row: TranscriptMessage) -> TranscriptEntry:
-    return TranscriptEntry(
-        id=row.id, direction=row.direction, payload=dict(row.payload), created_at=row.created_at
-    )

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from bot.channel import Channel
 from bot.db import Database
+from bot.delivery.channel import Channel
 from bot.dialog import DialogRegistry
 from bot.engine import Engine
 from bot.geocoding import NoGeocoder

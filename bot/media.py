@@ -120,6 +120,18 @@ class MediaStore:
         self.max_pixels = max_pixels
         self.max_side = max_side
 
+    @staticmethod
+    def unwritable(directory: Path) -> str | None:
+        """Why photos cannot be stored in `directory`, or None when they can: checked at
+        start, so an unusable folder is said then, not as a failure at the first photo."""
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
+                pass
+        except OSError as exc:
+            return exc.strerror or str(exc)
+        return None
+
     def check_size(self, size: int) -> None:
         """Refuse early, before reading a body whose announced size is already too big."""
         if size > self.max_bytes:

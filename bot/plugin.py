@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bot.channel import Channel
+from bot.delivery.channel import Channel
 from bot.geocoding import Geocoder
 
 if TYPE_CHECKING:

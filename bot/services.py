@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.content.kb_store import KnowledgeCache
 from bot.geocoding import Geocoder, NoGeocoder
-from bot.kb_store import KnowledgeCache
 from bot.media import MediaStore
 from bot.settings import Settings
 from knowledge.geo import Boundary

@@ -7,16 +7,16 @@
 from __future__ import annotations
 
 from bot.dialog import DialogRegistry
-from dialogs import answer, basics, report, root
+from dialogs import answer, basics, names, report, root
 from dialogs.safety import with_interruptions
 
 
 def register(registry: DialogRegistry) -> None:
-    registry.register("root", with_interruptions(root.root))
+    registry.register(names.ROOT, with_interruptions(root.root))
     registry.register("start", basics.start)
     # "HELP!!!" is a command, but it may be a cry for help: triage sees it first.
     registry.register("help", with_interruptions(basics.help_, resumable=False))
     registry.register("cancelled", basics.cancelled)
-    registry.register("answer", with_interruptions(answer.did_you_mean, resumable=False))
-    registry.register("handoff", with_interruptions(answer.offer_staff, resumable=False))
-    registry.register(report.NAME, with_interruptions(report.report))
+    registry.register(names.ANSWER, with_interruptions(answer.did_you_mean, resumable=False))
+    registry.register(names.HANDOFF, with_interruptions(answer.offer_staff, resumable=False))
+    registry.register(names.REPORT, with_interruptions(report.report))

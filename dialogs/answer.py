@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot import unanswered
+from bot.content import unanswered
 from bot.dialog import Context, State, Step
 from bot.messages import Choice, Incoming, Link, Outgoing
-from dialogs import texts
+from dialogs import names, texts
 from knowledge.model import Entry
 from knowledge.understand import ANSWER_AT, Understanding
 
 NONE = "none"
-REPORT = "report:"  # choice id prefix: file a report of this service
+REPORT = names.NEW_REPORT
 STAFF_YES = "staff-yes"
 STAFF_NO = "staff-no"
 
@@ -30,7 +30,7 @@ def answer_step(entry: Entry, *, soft_911: bool = False) -> Step:
     if not entry.service:
         return Step(State(), [reply])
     offer = Choice(REPORT + entry.service, texts.FILE_ONE)
-    return Step(State("answer", "offer-report", {}), [replace(reply, choices=(offer,))])
+    return Step(State(names.ANSWER, "offer-report", {}), [replace(reply, choices=(offer,))])
 
 
 async def not_answered(ctx: Context, u: Understanding) -> Step:
@@ -54,7 +54,7 @@ async def not_answered(ctx: Context, u: Understanding) -> Step:
         choices.append(Choice(NONE, texts.NONE_OF_THESE))
         ask = texts.WHICH_ONE if choosing else texts.DID_YOU_MEAN
         return Step(
-            State("answer", "did-you-mean", {"question": u.text}, misses=misses),
+            State(names.ANSWER, "did-you-mean", {"question": u.text}, misses=misses),
             [Outgoing(prefix + ask, choices=tuple(choices))],
         )
     step = offer_staff_step(u.text, prefix + texts.DONT_KNOW)
@@ -64,7 +64,7 @@ async def not_answered(ctx: Context, u: Understanding) -> Step:
 
 def offer_staff_step(question: str, text: str) -> Step:
     return Step(
-        State("handoff", "offer", {"question": question}),
+        State(names.HANDOFF, "offer", {"question": question}),
         [Outgoing(text, choices=(Choice(STAFF_YES, texts.ASK_STAFF), Choice(STAFF_NO, texts.NO_THANKS)))],
     )
 
@@ -74,20 +74,15 @@ async def did_you_mean(ctx: Context, state: State, incoming: Incoming) -> Step:
     if incoming.choice == NONE:
         return offer_staff_step(question, texts.DONT_KNOW)
     if incoming.choice and incoming.choice.startswith(REPORT):
-        from dialogs import report
-
-        return await report.start(
-            ctx, None, replace(incoming, text=""), service=incoming.choice[len(REPORT) :]
-        )
+        # The report dialog, fresh, takes this choice as the service to report.
+        return await ctx.dispatch(names.REPORT, State(), replace(incoming, text=""))
     if incoming.choice:
-        understander = await ctx.services.knowledge.current(ctx.session)
+        understander = await ctx.knowledge()
         entry = understander.kb.get(incoming.choice)
         if entry is not None and entry.active:
             return answer_step(entry)
     # Anything else is a new message: let the router take it afresh.
-    from dialogs.root import root
-
-    return await root(ctx, State(), incoming)
+    return await ctx.dispatch(names.ROOT, State(), incoming)
 
 
 async def offer_staff(ctx: Context, state: State, incoming: Incoming) -> Step:
@@ -99,6 +94,4 @@ async def offer_staff(ctx: Context, state: State, incoming: Incoming) -> Step:
         return Step(State(), [Outgoing(texts.PASSED_ON)])
     if incoming.choice == STAFF_NO:
         return Step(State(), [Outgoing(texts.NOT_PASSED)])
-    from dialogs.root import root
-
-    return await root(ctx, State(), incoming)
+    return await ctx.dispatch(names.ROOT, State(), incoming)

@@ -12,18 +12,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from bot import reports
 from bot.dialog import Context, State, Step
 from bot.messages import Choice, Incoming, Outgoing, normalise
+from bot.reporting import reports
+from dialogs import names, texts
 from dialogs import report_questions as questions
-from dialogs import texts
 from dialogs.report_draft import Draft
 from dialogs.report_place import looks_like_place, place_in, take_place
 from dialogs.status import when
 from knowledge.catalogue import Catalogue, Service
 from knowledge.understand import ServiceHit, Understanding
 
-NAME = "report"
+NAME = names.REPORT
 CONFIDENT = 0.6  # a kind this sure, and this far ahead, is confirmed with yes/no;
 CLEAR_LEAD = 0.25  # otherwise the best few are offered
 WORTH_OFFERING = 0.35  # kinds scoring below this are noise next to the best one
@@ -83,10 +83,7 @@ def _is_description(text: str) -> bool:
 
 
 async def _catalogue(ctx: Context) -> Catalogue:
-    """The catalogue of this turn (looked up once: each lookup checks the revision row)."""
-    if "catalogue" not in ctx.memo:
-        ctx.memo["catalogue"] = (await ctx.services.knowledge.current(ctx.session)).catalogue
-    return ctx.memo["catalogue"]  # type: ignore[no-any-return]
+    return (await ctx.knowledge()).catalogue
 
 
 def _state(step: str, draft: Draft) -> State:
@@ -188,7 +185,7 @@ async def _kind(ctx: Context, step: str, draft: Draft, incoming: Incoming) -> St
     if choice == "other" or said in NO:
         return _ask_group(catalogue, draft)
     if incoming.text.strip():
-        understander = await ctx.services.knowledge.current(ctx.session)
+        understander = await ctx.knowledge()
         draft.candidates = candidates(understander.match_services(incoming.text))
         if draft.candidates:
             return _ask_kind(catalogue, draft)
@@ -231,7 +228,11 @@ async def advance(ctx: Context, draft: Draft, *, lead: str = "") -> Step:
             return step
     for attribute in service.attributes:
         if attribute.code not in draft.answers:
-            question, options = questions.prompt(attribute, draft.picked)
+            if attribute.datatype == "multivaluelist" and attribute.code not in draft.prefilled:
+                # What the description already names is picked, once, for the resident to confirm.
+                draft.prefilled.append(attribute.code)
+                draft.picked = questions.mentioned(attribute, draft.description)
+            question, options = questions.prompt(attribute, draft.picked, described=draft.description)
             return Step(
                 _state("question:" + attribute.code, draft), [Outgoing(prefix + question, choices=options)]
             )
@@ -497,6 +498,10 @@ HANDLERS = {
 
 
 async def report(ctx: Context, state: State, incoming: Incoming) -> Step:
+    if state.dialog != NAME:  # handed over fresh, with the service to report as the choice
+        chosen = incoming.choice or ""
+        service = chosen[len(names.NEW_REPORT) :] if chosen.startswith(names.NEW_REPORT) else None
+        return await start(ctx, None, incoming, service=service)
     draft = Draft.from_json(state.data)
     step = state.step or "kind"
     if incoming.photos and step != "photos":

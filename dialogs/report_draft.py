@@ -26,6 +26,7 @@ class Draft:
     nearby: list[str] = field(default_factory=list)  # numbers of open reports offered to follow
     answers: dict[str, Any] = field(default_factory=dict)  # attribute code -> value (None: skipped)
     picked: list[str] = field(default_factory=list)  # a multi-value answer being picked
+    prefilled: list[str] = field(default_factory=list)  # questions whose picks came from the description
     group: str | None = None  # the group being browsed ("something else")
 
     @property

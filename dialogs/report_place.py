@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from bot.geocoding import GeocodingUnavailable, NoGeocoder
 from bot.messages import Incoming, normalise
+from bot.services import Services
 from dialogs.report_draft import Draft
 from knowledge.geo import parse_coordinates
 
@@ -60,7 +61,7 @@ _VAGUE = frozenset(
 )
 _PREPOSITION = re.compile(
     r"\b(?:on|at|near|by|outside|in front of|across from|corner of|next to|behind)\s+"
-    r"((?:the )?(?:\d+\s+)?[A-Za-z0-9][\w'./-]*(?:\s+(?:[\w'./-]+|&)){0,5})",
+    r"((?:the )?(?:\d+\s+)?[A-Za-z0-9][\w'./-]*(?:\s+(?:[\w'./-]+|&)){0,7})",
     re.IGNORECASE,
 )
 _STREETY = re.compile(
@@ -68,6 +69,7 @@ _STREETY = re.compile(
     r"square|plaza|station|library|school|hall)\b|\s(?:and|&|/)\s",
     re.IGNORECASE,
 )
+_DANGLING = re.compile(r"(?:\s+(?:and|&|/|at|on|near|by|in|of|the))+$", re.IGNORECASE)
 _TAIL = re.compile(
     r"\s+(?:almost|for|since|that|which|it|its|is|has|have|was|been|there|again|all|right|"
     r"please|today|tonight|now|yesterday|this|last|every|and it|and there|so|but)\b.*$",
@@ -86,6 +88,8 @@ def place_in(text: str) -> str | None:
         inner = re.split(r"\s(?:at|on|near|by|in)\s", candidate, flags=re.IGNORECASE)
         if len(inner) > 1 and not _STREETY.search(inner[0]) and _STREETY.search(inner[-1]):
             candidate = inner[-1].strip()
+        # A phrase cut off mid-way ("Mission St and"): drop the dangling joining word.
+        candidate = _DANGLING.sub("", candidate).strip()
         if len(candidate) >= 3 and _STREETY.search(candidate) and normalise(candidate) not in _VAGUE:
             return candidate
     return None
@@ -117,11 +121,11 @@ def _outside(city: str) -> str:
 
 
 async def take_place(
-    services: object, draft: Draft, incoming: Incoming, typed: str | None = None
+    services: Services, draft: Draft, incoming: Incoming, typed: str | None = None
 ) -> PlaceResult:
     """Understand a pin or a typed place and put it in the draft."""
-    boundary = services.boundary  # type: ignore[attr-defined]
-    city = services.settings.CITY_NAME  # type: ignore[attr-defined]
+    boundary = services.boundary
+    city = services.settings.CITY_NAME
     if incoming.location is not None and typed is None:
         lat, lon = incoming.location.lat, incoming.location.lon
         if boundary is not None and not boundary.contains(lat, lon):
@@ -150,9 +154,7 @@ async def take_place(
         return PlaceResult()
     draft.forget_place()
     draft.place, draft.place_label = text, text
-    geocoder = getattr(services, "geocoder", None)
-    if geocoder is None:
-        return PlaceResult()
+    geocoder = services.geocoder
     try:
         found = await geocoder.geocode(text)
     except GeocodingUnavailable as exc:

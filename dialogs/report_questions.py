@@ -14,12 +14,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil import parser as dateparser
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from bot.messages import Choice, normalise, resolve_choice
-from knowledge.catalogue import Attribute
+from knowledge.catalogue import Attribute, AttributeValue
 
 SKIP = "skip"
 DONE = "done"
+CLEAR = "clear"  # drop the picks so far (filled in from the description, or tapped)
 VALUE = "val:"  # choice ids of list values: "val:<key>"
 MAX_TEXT = {"string": 200, "text": 2000}
 SKIP_WORDS = frozenset(
@@ -45,6 +47,7 @@ SKIP_WORDS = frozenset(
         "i don t know",
     }
 )
+CLEAR_WORDS = frozenset({"clear", "not these", "none of these", "wrong", "undo"})
 DONE_WORDS = frozenset({"done", "that s all", "thats all", "finished", "that s it", "thats it", "no more"})
 
 
@@ -61,22 +64,66 @@ class Answer:
     done: bool = True
 
 
-def prompt(attribute: Attribute, picked: list[str] | None = None) -> tuple[str, tuple[Choice, ...]]:
-    """The question's text and its buttons."""
+def _phrases(value: AttributeValue) -> list[str]:
+    """The words that name a value, as they would appear in a message. A one-word name
+    that is a common word ("other", "both") or a reply ("yes") names nothing by itself."""
+    named = [normalise(p) for p in (value.name, *value.aliases)]
+    return [p for p in named if p and (" " in p or (len(p) >= 2 and p not in _COMMON))]
+
+
+_COMMON = ENGLISH_STOP_WORDS | {"yes", "ok", "okay", "yeah", "yep"}
+
+
+def mentioned(attribute: Attribute, text: str | None) -> list[str]:
+    """The keys of the values a description already names ("someone dumped a couch":
+    furniture), in the catalogue's order, to fill in for the resident to confirm."""
+    if not text or not attribute.datatype.endswith("valuelist"):
+        return []
+    said = f" {normalise(text)} "
+    found = []
+    for value in attribute.values:
+        for phrase in _phrases(value):
+            # Whole words, with a plural: "couches", "mattresses", "bags".
+            if re.search(rf"\s{re.escape(phrase)}(?:s|es)?\s", said):
+                found.append(value.key)
+                break
+    return found
+
+
+def prompt(
+    attribute: Attribute, picked: list[str] | None = None, *, described: str | None = None
+) -> tuple[str, tuple[Choice, ...]]:
+    """The question's text and its buttons. With the resident's `described` text, a value
+    it names is offered first as the answer to confirm (one of a list), or picked
+    already (several)."""
     text = attribute.description.strip()
     choices: list[Choice] = []
+    guessed = mentioned(attribute, described)
     if attribute.datatype == "singlevaluelist":
         choices = [Choice(VALUE + v.key, v.name) for v in attribute.values]
+        if len(guessed) == 1:  # one value named: the answer, to confirm with a tap
+            (value,) = (v for v in attribute.values if v.key == guessed[0])
+            text += f"\n\nFrom what you said: **{value.name}**?"
+            choices = [Choice(VALUE + value.key, f"Yes, {value.name}")] + [
+                c for c in choices if c.id != VALUE + value.key
+            ]
     elif attribute.datatype == "multivaluelist":
         picked = picked or []
         names = [v.name for v in attribute.values if v.key in picked]
-        if names:
-            text += "\n\nSo far: " + ", ".join(names) + ". Pick more, or tap **Done**."
+        if names and picked == guessed:
+            text += (
+                "\n\nFrom what you said: **" + ", ".join(names) + "**. Tap **Done** if that's all, "
+                "or pick more."
+            )
+        elif names:
+            # The question is just above, with what is left to pick: asking it again in
+            # full after every tap fills a phone's screen with copies of it.
+            text = "So far: " + ", ".join(names) + ". Pick more, or tap **Done**."
         else:
             text += "\n\nPick all that apply, one at a time, or type them separated by commas."
         choices = [Choice(VALUE + v.key, v.name) for v in attribute.values if v.key not in picked]
         if picked:
-            choices.append(Choice(DONE, "Done"))
+            choices += [Choice(DONE, "Done"), Choice(CLEAR, "Clear")]
     elif attribute.datatype == "number":
         text += "\n\n(A number, e.g. 3.)"
     elif attribute.datatype == "datetime":
@@ -152,6 +199,8 @@ def _one_value(attribute: Attribute, text: str, choice: str | None) -> str:
 
 
 def _more_values(attribute: Attribute, text: str, choice: str | None, picked: list[str]) -> Answer:
+    if choice == CLEAR or (choice is None and normalise(text) in CLEAR_WORDS):
+        return Answer([], done=False)
     if choice == DONE or (choice is None and normalise(text) in DONE_WORDS):
         if not picked:
             raise Invalid(f"Please pick at least one of: {_value_names(attribute)}.")

@@ -8,7 +8,7 @@ from dialogs import report, texts
 from dialogs.answer import answer_reply, answer_step, not_answered, offer_staff_step
 from dialogs.safety import emergency_reply
 from dialogs.status import status_reply
-from dialogs.understanding import understand
+from knowledge.understand import Understanding
 
 
 async def root(ctx: Context, state: State, incoming: Incoming) -> Step:
@@ -16,14 +16,14 @@ async def root(ctx: Context, state: State, incoming: Incoming) -> Step:
         if incoming.photos or incoming.location:  # a photo or a pin first: a report is coming
             return await report.start(ctx, None, incoming)
         return Step(State(), [Outgoing("Type your question, or say **help**.")])
-    u = await understand(ctx, incoming.text)
+    u = await ctx.understand(incoming.text)
     step = await _route(ctx, u, incoming)
     if ctx.expired and step.replies:
         step.replies.insert(0, Outgoing(texts.EXPIRED))
     return step
 
 
-async def _route(ctx: Context, u, incoming: Incoming) -> Step:  # type: ignore[no-untyped-def]
+async def _route(ctx: Context, u: Understanding, incoming: Incoming) -> Step:
     if u.intent == "emergency":
         return Step(State(), [emergency_reply(u.triage)])
     if u.language is not None:

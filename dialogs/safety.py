@@ -14,7 +14,8 @@ import re
 from bot.dialog import Context, DialogFn, State, Step
 from bot.messages import Incoming, Outgoing
 from dialogs import texts
-from dialogs.understanding import understand
+from dialogs.answer import answer_reply
+from dialogs.status import status_reply
 from knowledge.triage import Triage
 from knowledge.understand import ANSWER_AT, Understanding, is_bare_number
 
@@ -44,7 +45,7 @@ def with_interruptions(dialog: DialogFn, *, resumable: bool = True) -> DialogFn:
     async def guarded(ctx: Context, state: State, incoming: Incoming) -> Step:
         text = incoming.text.strip()
         if text and not incoming.choice:
-            u = await understand(ctx, incoming.text)  # as the dialog will ask: understood once
+            u = await ctx.understand(incoming.text)  # as the dialog will ask: understood once
             if u.intent == "emergency":
                 replies = [emergency_reply(u.triage)]
                 if state.active and state.prompt:
@@ -86,9 +87,6 @@ def _out_of_range(text: str, state: State) -> bool:
 async def _aside(ctx: Context, state: State, text: str, u: Understanding) -> list[Outgoing] | None:
     """What to say about a message that is not an answer to the pending step, or None
     when it may be one (the dialog decides)."""
-    from dialogs.answer import answer_reply
-    from dialogs.status import status_reply
-
     if u.intent == "status" and (u.report_number or u.status_action) and not is_bare_number(text):
         # A bare number typed at a step is its answer (a ZIP code, a count), not a lookup.
         replies = (await status_reply(ctx, u.report_number, u.status_action)).replies

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot import reports
 from bot.dialog import Context, State, Step
 from bot.messages import Outgoing
+from bot.reporting import reports
 
 ASK_NUMBER = (
     'Send **status** and the report number, for example "status 10234". '
@@ -46,7 +46,7 @@ async def status_reply(ctx: Context, number: str | None, action: str | None = No
                 )
             ],
         )
-    service = (await ctx.services.knowledge.current(ctx.session)).catalogue.get(report.service_code)
+    service = (await ctx.knowledge()).catalogue.get(report.service_code)
     return Step(State(), [Outgoing(reports.public_status(report, service.name if service else None))])
 
 

@@ -9,8 +9,13 @@ DATATYPES = frozenset({"string", "number", "datetime", "text", "singlevaluelist"
 
 @dataclass(frozen=True, slots=True)
 class AttributeValue:
+    """One answer to a list question. `aliases` are other words residents use for it
+    ("couch" for furniture), so an answer they already gave in their description can
+    be filled in for them to confirm."""
+
     key: str
     name: str
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -230,6 +230,15 @@ def _service(ctx: _Ctx, node: dict[str, Any]) -> Service:
 ATTRIBUTE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 
+def value_json(value: AttributeValue) -> dict[str, Any]:
+    """A list value as the catalogue's YAML and the database hold it."""
+    return {
+        "key": value.key,
+        "name": value.name,
+        **({"aliases": list(value.aliases)} if value.aliases else {}),
+    }
+
+
 def _question(ctx: _Ctx, q: dict[str, Any], default_order: int) -> Attribute:
     code = ctx.text(q, "code", limit=100)
     if not ATTRIBUTE_CODE.match(code):
@@ -240,7 +249,12 @@ def _question(ctx: _Ctx, q: dict[str, Any], default_order: int) -> Attribute:
     values = []
     for v in q.get("values") or []:
         if isinstance(v, dict):
-            values.append(AttributeValue(ctx.text(v, "key", limit=100), ctx.text(v, "name", limit=200)))
+            aliases = ctx.texts(v, "aliases")
+            if any(len(a) > 100 for a in aliases):
+                raise ctx.fail(q, f"question '{code}': an alias is longer than 100 characters")
+            values.append(
+                AttributeValue(ctx.text(v, "key", limit=100), ctx.text(v, "name", limit=200), aliases)
+            )
         elif isinstance(v, str | int | bool):
             word = ("yes" if v else "no") if isinstance(v, bool) else str(v)  # YAML reads "yes" as true
             values.append(AttributeValue(word, word))
@@ -407,7 +421,7 @@ def dump_catalogue(catalogue: Catalogue, path: Path) -> None:
                     "required": a.required,
                     "order": a.order,
                     "description": a.description,
-                    **({"values": [{"key": v.key, "name": v.name} for v in a.values]} if a.values else {}),
+                    **({"values": [value_json(v) for v in a.values]} if a.values else {}),
                 }
                 for a in s.attributes
             ]

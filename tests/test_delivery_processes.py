@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot import reports
 from bot.db import Database
 from bot.messages import PLAIN_TEXT, Outgoing, degrade
 from bot.migrate import upgrade
 from bot.models import OutboxMessage, Subscription
+from bot.reporting import reports
 from bot.timeutil import utcnow
 from tests.fakes.flaky_channel import CHANNEL_NAME, message_key
 from tests.fakes.flaky_platform import FlakyPlatform, flaky_platform  # noqa: F401 (a fixture)

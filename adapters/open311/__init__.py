@@ -6,8 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from adapters.open311.routes import add_routes
-from bot.hub import Hub
-from bot.plugin import AdapterPlugin
+from bot.api import AdapterPlugin, Hub
 
 
 class Open311Plugin(AdapterPlugin):

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from multidict import MultiMapping
 
 from adapters.open311 import statuses
+from bot.api import report_queries
 from knowledge.catalogue import Attribute, Service
 from knowledge.geo import Boundary
 
@@ -117,20 +118,6 @@ def date_window(params: MultiMapping[str], now: datetime, zone: ZoneInfo) -> tup
     return start, end
 
 
-@dataclass(frozen=True, slots=True)
-class RequestQuery:
-    """Which requests GET requests asks for. With `ids`, the other filters do not apply
-    (the spec: service_request_id 'overrides all other arguments')."""
-
-    ids: tuple[str, ...] = ()
-    service_codes: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()
-    start: datetime | None = None
-    end: datetime | None = None
-    limit: int = MAX_RESULTS
-    offset: int = 0
-
-
 def request_ids(params: MultiMapping[str], name: str = "service_request_id") -> tuple[str, ...]:
     ids = comma_list(params, name)
     if len(ids) > MAX_IDS:
@@ -143,12 +130,12 @@ def request_ids(params: MultiMapping[str], name: str = "service_request_id") -> 
 
 def parse_request_query(
     params: MultiMapping[str], *, now: datetime, zone: ZoneInfo, max_results: int
-) -> RequestQuery:
+) -> report_queries.ReportQuery:
     page_size = _positive_int(params, "page_size", max_results, max_results)
     page = _positive_int(params, "page", 1, 1_000_000)
     ids = request_ids(params)
     if ids:
-        return RequestQuery(ids=ids, limit=max_results)
+        return report_queries.ReportQuery(ids=ids, limit=max_results)
     wanted = comma_list(params, "status")
     unknown = [s for s in wanted if s.lower() not in ("open", "closed")]
     if unknown:
@@ -158,7 +145,7 @@ def parse_request_query(
     for status in (s.lower() for s in wanted):
         ours += statuses.OPEN_STATUSES if status == "open" else statuses.CLOSED_STATUSES
     start, end = date_window(params, now, zone)
-    return RequestQuery(
+    return report_queries.ReportQuery(
         service_codes=tuple(comma_list(params, "service_code")),
         statuses=tuple(dict.fromkeys(ours)),
         start=start,
@@ -168,19 +155,11 @@ def parse_request_query(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class UpdateQuery:
-    start: datetime
-    end: datetime
-    ids: tuple[str, ...] = ()
-    limit: int = MAX_RESULTS
-
-
 def parse_update_query(
     params: MultiMapping[str], *, now: datetime, zone: ZoneInfo, max_results: int
-) -> UpdateQuery:
+) -> report_queries.EventQuery:
     start, end = date_window(params, now, zone)
-    return UpdateQuery(start, end, request_ids(params), max_results)
+    return report_queries.EventQuery(start, end, request_ids(params), max_results)
 
 
 def _http_url(name: str, raw: str, problems: list[str]) -> str | None:
@@ -201,7 +180,7 @@ def _text_field(params: MultiMapping[str], name: str, most: int, problems: list[
 
 @dataclass(frozen=True, slots=True)
 class NewRequest:
-    """A POSTed service request, fully checked; ready for `bot.reports.file_report`."""
+    """A POSTed service request, fully checked; ready for `bot.reporting.reports.file_report`."""
 
     service_code: str
     description: str
@@ -338,7 +317,7 @@ def parse_new_request(
 
 @dataclass(frozen=True, slots=True)
 class NewUpdate:
-    """A POSTed status update (mySociety's extension), ready for `bot.reports.set_status`."""
+    """A POSTed status update (mySociety's extension), ready for `bot.reporting.reports.set_status`."""
 
     number: str
     status: str

@@ -15,8 +15,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.open311 import statuses
 from adapters.open311.render import w3c
-from bot.models import Report, ReportEvent
-from bot.reports import REASON_WORDS
+from bot.api import Report, ReportEvent, reports
 from knowledge.catalogue import Attribute, Catalogue, Service
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
@@ -106,8 +105,8 @@ def service_notice(service: Service | None) -> str | None:
 def status_notes(report: Report, latest_note: str | None) -> str | None:
     """The close reason in words, then the latest note from staff."""
     parts = []
-    if report.status == "closed" and report.close_reason in REASON_WORDS:
-        parts.append(f"Closed: {REASON_WORDS[report.close_reason]}.")
+    if report.status == "closed" and report.close_reason in reports.REASON_WORDS:
+        parts.append(f"Closed: {reports.REASON_WORDS[report.close_reason]}.")
     if latest_note:
         parts.append(latest_note)
     return redact(" ".join(parts), personal_terms(report.contact)) if parts else None

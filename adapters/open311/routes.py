@@ -2,7 +2,7 @@
 servicerequestupdates extension.
 
 Requests filed here are the same reports residents file in the chat, and an
-update posted here goes through `bot.reports.set_status`, so every subscriber
+update posted here goes through `bot.reporting.reports.set_status`, so every subscriber
 hears of it through the outbox like any other status change.
 """
 
@@ -18,7 +18,7 @@ from aiohttp import web
 from multidict import MultiDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.open311 import present, queries
+from adapters.open311 import present
 from adapters.open311.params import (
     MAX_RESULTS,
     ApiError,
@@ -28,11 +28,7 @@ from adapters.open311.params import (
     parse_update_query,
 )
 from adapters.open311.render import FORMATS, respond
-from bot import metrics, reports
-from bot.hub import Hub
-from bot.models import Report
-from bot.server import HUB
-from bot.timeutil import utcnow
+from bot.api import HUB, Hub, Report, metrics, report_queries, reports, utcnow
 from knowledge.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
@@ -125,7 +121,7 @@ def _check_key(hub: Hub, params: MultiDict[str]) -> None:
 async def discovery(request: web.Request, fmt: str) -> web.Response:
     hub = request.app[HUB]
     async with hub.db.reading() as session:
-        changed = await queries.catalogue_changed_at(session) or EPOCH
+        changed = await report_queries.catalogue_changed_at(session) or EPOCH
     body = present.discovery(
         f"{hub.settings.PUBLIC_URL}{BASE}", changed, hub.settings.time_zone, hub.settings.CITY_NAME
     )
@@ -151,7 +147,7 @@ async def service_definition(request: web.Request, fmt: str) -> web.Response:
 
 async def _request_entries(hub: Hub, session: AsyncSession, found: list[Report]) -> list[dict[str, object]]:
     catalogue = await _current_catalogue(hub, session)
-    notes = await queries.latest_notes(session, [r.id for r in found])
+    notes = await report_queries.latest_notes(session, [r.id for r in found])
     zone, url_for_key = hub.settings.time_zone, _media_url_for(hub)
     return [
         present.request_entry(r, catalogue, latest_note=notes.get(r.id), zone=zone, url_for_key=url_for_key)
@@ -165,7 +161,7 @@ async def list_requests(request: web.Request, fmt: str) -> web.Response:
         request.query, now=utcnow(), zone=hub.settings.time_zone, max_results=request.app[MAX_RESULTS_KEY]
     )
     async with hub.db.reading() as session:
-        found = list(await queries.find_requests(session, query))
+        found = list(await report_queries.find_requests(session, query))
         entries = await _request_entries(hub, session, found)
     return respond(fmt, "service_requests", entries)
 
@@ -221,7 +217,7 @@ async def list_updates(request: web.Request, fmt: str) -> web.Response:
         request.query, now=utcnow(), zone=hub.settings.time_zone, max_results=request.app[MAX_RESULTS_KEY]
     )
     async with hub.db.reading() as session:
-        found = await queries.find_updates(session, query)
+        found = await report_queries.find_updates(session, query)
     zone = hub.settings.time_zone
     entries = [
         present.update_entry(e, number, zone=zone, personal=present.personal_terms(contact))

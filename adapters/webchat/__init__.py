@@ -5,10 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from adapters.webchat.api import CAPABILITIES, NAME, add_routes
-from bot.channel import Channel
-from bot.hub import Hub
-from bot.plugin import AdapterPlugin
-from bot.transcript import TranscriptChannel
+from bot.api import AdapterPlugin, Channel, Hub, TranscriptChannel
 
 
 class WebChatPlugin(AdapterPlugin):

@@ -19,15 +19,23 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from adapters.webchat import sessions
 from adapters.webchat.uploads import UploadError, check_announced_size, read_photo_upload
-from bot import metrics, ratelimit
-from bot.engine import TranscriptEntry, TurnResult
-from bot.hub import Hub
-from bot.media import MediaError, valid_key
-from bot.messages import Capabilities, Incoming, Location
-from bot.server import HUB, STOPPING
-from bot.transcript import messages_after
+from bot.api import (
+    HUB,
+    STOPPING,
+    Capabilities,
+    Hub,
+    Incoming,
+    Location,
+    MediaError,
+    TranscriptEntry,
+    TurnResult,
+    messages_after,
+    metrics,
+    ratelimit,
+    sessions,
+    valid_key,
+)
 
 NAME = "webchat"
 CAPABILITIES = Capabilities(buttons=True, photos=True, location_request=True, markdown=True, links=True)

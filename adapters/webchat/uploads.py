@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, web
 
-from bot.media import MediaError, over_limit, too_large
+from bot.api import MediaError, over_limit, too_large
 
 # Boundaries, part headers and the client id around the photo itself.
 FORM_OVERHEAD = 16 * 1024

@@ -436,8 +436,10 @@ def test_a_blank_geocoder_url_means_off() -> None:
     [
         ({"name": "", "address": {"house_number": "123", "road": "Main Street"}}, "123 Main Street"),
         ({"name": "Dolores Park", "address": {"road": "Dolores Street"}}, "Dolores Park"),
-        ({"name": "", "address": None, "display_name": "Hayes Valley, San Francisco, California"},
-         "Hayes Valley, San Francisco"),
+        (
+            {"name": "", "address": None, "display_name": "Hayes Valley, San Francisco, California"},
+            "Hayes Valley, San Francisco",
+        ),
         ({"display_name": ""}, ""),
         ({"name": "x" * 500}, "x" * 120),
     ],

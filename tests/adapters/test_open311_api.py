@@ -12,10 +12,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.open311.routes import MAX_RESULTS_KEY
-from bot import reports
 from bot.hub import Hub
-from bot.server import create_app
+from bot.reporting import reports
 from bot.timeutil import utcnow
+from bot.web.server import create_app
 
 BASE = "/open311/v2"
 FORMATS = ["json", "xml"]

@@ -14,7 +14,7 @@ from adapters.open311 import statuses
 from adapters.open311.params import ApiError, check_attributes, parse_datetime, parse_new_update
 from adapters.open311.present import personal_terms, redact
 from adapters.open311.render import to_xml, w3c
-from bot.reports import CLOSE_REASONS, STATUSES
+from bot.reporting.reports import CLOSE_REASONS, STATUSES
 from knowledge.catalogue import Attribute, AttributeValue, Service
 
 LA = ZoneInfo("America/Los_Angeles")

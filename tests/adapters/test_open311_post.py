@@ -13,12 +13,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
-from bot import reports
 from bot.hub import Hub
 from bot.models import OutboxMessage, Report, ReportEvent
-from bot.server import create_app
+from bot.reporting import reports
 from bot.settings import Settings
 from bot.timeutil import utcnow
+from bot.web.server import create_app
 from tests.hubs import prepared_hub
 
 BASE = "/open311/v2"

@@ -12,14 +12,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from adapters.webchat.api import COOKIE
-from bot.dialog import Later
-from bot.engine import outbox_row
+from bot.delivery.outbox import Later, enqueue
+from bot.delivery.worker import OutboxWorker
 from bot.hub import Hub
 from bot.messages import Outgoing
 from bot.models import TranscriptMessage, Turn
-from bot.outbox import OutboxWorker
-from bot.server import create_app
 from bot.timeutil import utcnow
+from bot.web.server import create_app
 
 
 @pytest.fixture
@@ -157,7 +156,7 @@ async def test_messages_sent_later_arrive_on_the_live_stream(client: TestClient,
     history = (await (await client.get("/api/chat/history", headers=auth)).json())["messages"]
     address = await _address(hub, token)
     async with hub.db.transaction() as s:
-        s.add(outbox_row(Later("webchat", address, Outgoing("Your report is **in progress**.")), utcnow()))
+        enqueue(s, Later("webchat", address, Outgoing("Your report is **in progress**.")), utcnow())
     await OutboxWorker(hub.db, hub.channels).run_once()
 
     response = await client.get(f"/api/chat/events?after={history[-1]['id']}", headers=auth)
@@ -171,7 +170,7 @@ async def test_messages_sent_later_arrive_on_the_live_stream(client: TestClient,
 
 
 async def _address(hub: Hub, token: str) -> str:
-    from adapters.webchat import sessions
+    from bot.web import sessions
 
     address = await sessions.resolve(hub.db, token)
     assert address

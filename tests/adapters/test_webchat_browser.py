@@ -105,12 +105,11 @@ async def test_a_photo_the_bot_asks_for_is_checked_sent_and_shown(
 ) -> None:
     """The request for a photo arrives as a later message through the outbox, as a staff
     member's would; the resident picks a file with the page's own Attach photo button."""
-    from adapters.webchat import sessions
     from bot.db import Database
-    from bot.dialog import Later
-    from bot.engine import outbox_row
+    from bot.delivery.outbox import Later, enqueue
     from bot.messages import Outgoing
     from bot.timeutil import utcnow
+    from bot.web import sessions
     from tests.images import has_location, pdf, photo, two_colour
 
     page = await browser.new_page()
@@ -123,7 +122,7 @@ async def test_a_photo_the_bot_asks_for_is_checked_sent_and_shown(
         assert address is not None
         asking = Outgoing("Could you add a photo of it?", request="photo")
         async with db.transaction() as s:
-            s.add(outbox_row(Later("webchat", address, asking), utcnow()))
+            enqueue(s, Later("webchat", address, asking), utcnow())
     finally:
         await db.dispose()
     await expect(page.get_by_test_id("attach-photo")).to_be_visible(timeout=15000)

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from bot.hub import Hub, build_hub
 from bot.models import TranscriptMessage, Turn
-from bot.server import create_app
 from bot.settings import Settings, load_settings
+from bot.web.server import create_app
 from tests.images import MIB, has_location, metadata_left, noise_png, pdf, photo
 
 

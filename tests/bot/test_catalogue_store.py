@@ -8,7 +8,7 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from bot import catalogue_store
+from bot.content import catalogue_store
 from bot.db import Database
 from bot.hub import Hub
 from bot.models import Base

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot.db import Database
-from bot.dialog import Context, DialogRegistry, Later, State, Step
+from bot.delivery.outbox import Later
+from bot.dialog import Context, DialogRegistry, State, Step
 from bot.engine import Engine, global_command
 from bot.messages import Choice, Incoming, Outgoing
 from bot.models import Conversation, OutboxMessage, TranscriptMessage, Turn

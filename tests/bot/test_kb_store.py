@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot import catalogue_store, kb_store
 from bot.bootstrap import prepare
+from bot.content import catalogue_store, kb_store
 from bot.hub import build_hub
 from bot.messages import Incoming
 from bot.models import PhrasingVector

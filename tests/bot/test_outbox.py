@@ -1,20 +1,22 @@
-"""Outbox: claimed once, in order per address, retried with backoff, kept when it fails."""
+"""Outbox: claimed once, in order per address, retried with backoff, kept when it fails.
+
+Workers read the time from a clock the test moves, so nothing here sleeps.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from bot.channel import DeliveryError
 from bot.db import Database
-from bot.dialog import Later
-from bot.engine import outbox_row
+from bot.delivery.channel import DeliveryError
+from bot.delivery.outbox import Later, enqueue
+from bot.delivery.worker import OutboxWorker, backoff
 from bot.messages import Capabilities, Outgoing
 from bot.models import OutboxMessage
-from bot.outbox import OutboxWorker, backoff
 from bot.timeutil import utcnow
 
 
@@ -35,30 +37,35 @@ class FlakyChannel:
 
     async def send(self, address: str, message: Outgoing) -> None:
         self.tries[message.text] += 1
-        await asyncio.sleep(0.001)
+        await asyncio.sleep(0)  # let the other worker run between sends
         if self.tries[message.text] <= self.failures:
             raise DeliveryError("platform said no", retry_after=self.retry_after, permanent=self.permanent)
         self.delivered[address].append(message.text)
 
 
-async def enqueue(db: Database, items: list[tuple[str, str]]) -> None:
+class Clock:
+    """The time as the workers see it; `advance` is a wait that takes no time."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+async def queue(db: Database, clock: Clock, items: list[tuple[str, str]]) -> None:
     async with db.transaction() as s:
         for address, text in items:
-            s.add(outbox_row(Later("flaky", address, Outgoing(text)), utcnow()))
+            enqueue(s, Later("flaky", address, Outgoing(text)), clock())
 
 
-async def make_all_due(db: Database) -> None:
-    async with db.transaction() as s:
-        await s.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.status == "pending")
-            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
-        )
-
-
-async def drain(db: Database, workers: list[OutboxWorker], rounds: int = 20) -> None:
+async def drain(clock: Clock, workers: list[OutboxWorker], rounds: int = 20) -> None:
+    """Run the workers until nothing is due even an hour and a half later (past any backoff)."""
     for _ in range(rounds):
-        await make_all_due(db)
+        clock.advance(seconds=5400)
         tried = await asyncio.gather(*(w.run_once() for w in workers))
         if not any(tried):
             break
@@ -75,11 +82,11 @@ async def statuses(db: Database) -> list[tuple[str, int, str | None]]:
 
 
 async def test_two_workers_deliver_each_message_once_in_order(db: Database) -> None:
-    channel = FlakyChannel(failures=2)
+    channel, clock = FlakyChannel(failures=2), Clock()
     items = [(f"a{n % 3}", f"m{n}") for n in range(15)]
-    await enqueue(db, items)
-    workers = [OutboxWorker(db, {"flaky": channel}, batch=4) for _ in range(2)]
-    await drain(db, workers, rounds=40)
+    await queue(db, clock, items)
+    workers = [OutboxWorker(db, {"flaky": channel}, batch=4, clock=clock) for _ in range(2)]
+    await drain(clock, workers, rounds=40)
     for address in ("a0", "a1", "a2"):
         expected = [text for a, text in items if a == address]
         assert channel.delivered[address] == expected  # once each, in order
@@ -88,44 +95,48 @@ async def test_two_workers_deliver_each_message_once_in_order(db: Database) -> N
 
 
 async def test_a_message_is_kept_as_failed_after_the_last_attempt(db: Database) -> None:
-    channel = FlakyChannel(failures=99)
-    await enqueue(db, [("a", "never")])
-    await drain(db, [OutboxWorker(db, {"flaky": channel}, max_attempts=3)])
+    channel, clock = FlakyChannel(failures=99), Clock()
+    await queue(db, clock, [("a", "never")])
+    await drain(clock, [OutboxWorker(db, {"flaky": channel}, max_attempts=3, clock=clock)])
     assert await statuses(db) == [("failed", 3, "platform said no")]
     assert channel.tries["never"] == 3
 
 
 async def test_a_permanent_refusal_is_not_retried(db: Database) -> None:
-    channel = FlakyChannel(failures=99, permanent=True)
-    await enqueue(db, [("a", "blocked")])
-    await drain(db, [OutboxWorker(db, {"flaky": channel})])
+    channel, clock = FlakyChannel(failures=99, permanent=True), Clock()
+    await queue(db, clock, [("a", "blocked")])
+    await drain(clock, [OutboxWorker(db, {"flaky": channel}, clock=clock)])
     assert await statuses(db) == [("failed", 1, "platform said no")]
 
 
 async def test_retry_after_from_the_platform_is_honoured(db: Database) -> None:
-    channel = FlakyChannel(failures=1, retry_after=120)
-    await enqueue(db, [("a", "slow down")])
-    worker = OutboxWorker(db, {"flaky": channel})
-    before = utcnow()
+    channel, clock = FlakyChannel(failures=1, retry_after=120), Clock()
+    await queue(db, clock, [("a", "slow down")])
+    worker = OutboxWorker(db, {"flaky": channel}, clock=clock)
+    before = clock()
     await worker.run_once()
     async with db.reading() as s:
         row = (await s.scalars(select(OutboxMessage))).one()
     assert row.status == "pending"
-    assert timedelta(seconds=115) < row.next_attempt_at - before < timedelta(seconds=130)
+    assert row.next_attempt_at - before == timedelta(seconds=120)  # the platform's wish, not ours
+    clock.advance(seconds=119)
     assert await worker.run_once() == 0  # not due yet
+    clock.advance(seconds=1)
+    assert await worker.run_once() == 1
+    assert channel.delivered["a"] == ["slow down"]
 
 
 async def test_a_row_left_sending_by_a_dead_worker_is_claimed_again(db: Database) -> None:
-    channel = FlakyChannel()
-    await enqueue(db, [("a", "orphan")])
-    async with db.transaction() as s:  # a worker claimed it, then died
-        await s.execute(
-            update(OutboxMessage).values(
-                status="sending", attempts=1, lease_until=utcnow() - timedelta(seconds=1)
-            )
-        )
-    await OutboxWorker(db, {"flaky": channel}).run_once()
+    channel, clock = FlakyChannel(), Clock()
+    await queue(db, clock, [("a", "orphan")])
+    dead = OutboxWorker(db, {"flaky": channel}, clock=clock)
+    assert len(await dead.claim()) == 1  # a worker claimed it, then died
+    alive = OutboxWorker(db, {"flaky": channel}, clock=clock)
+    assert await alive.run_once() == 0  # the lease still holds
+    clock.advance(seconds=61)
+    assert await alive.run_once() == 1
     assert channel.delivered["a"] == ["orphan"]
+    assert await statuses(db) == [("sent", 2, None)]
 
 
 def test_backoff_grows_and_is_capped() -> None:
@@ -134,23 +145,24 @@ def test_backoff_grows_and_is_capped() -> None:
 
 
 async def test_a_claim_whose_lease_ran_out_is_neither_sent_nor_recorded(db: Database) -> None:
-    channel = FlakyChannel()
-    await enqueue(db, [("a", "once")])
-    slow = OutboxWorker(db, {"flaky": channel}, lease=timedelta(milliseconds=50))
-    (stale,) = await slow.claim(utcnow())
-    await asyncio.sleep(0.1)  # the slow worker stalls past its lease...
-    await OutboxWorker(db, {"flaky": channel}).run_once()  # ...and another claims and sends
-    await slow._deliver(stale)  # the slow worker wakes up with its old claim
+    channel, clock = FlakyChannel(), Clock()
+    await queue(db, clock, [("a", "once")])
+    slow = OutboxWorker(db, {"flaky": channel}, clock=clock)
+    (stale,) = await slow.claim()
+    clock.advance(seconds=61)  # the slow worker stalls past its lease...
+    await OutboxWorker(db, {"flaky": channel}, clock=clock).run_once()  # ...another claims and sends
+    await slow.deliver(stale)  # the slow worker wakes up with its old claim
     assert channel.delivered["a"] == ["once"]  # sent once
     assert await statuses(db) == [("sent", 2, None)]
 
 
 async def test_a_late_outcome_does_not_overwrite_the_new_claim(db: Database) -> None:
-    channel = FlakyChannel(failures=1)
-    await enqueue(db, [("a", "late")])
-    first = OutboxWorker(db, {"flaky": channel}, lease=timedelta(seconds=30))
-    (claimed,) = await first.claim(utcnow())
+    channel, clock = FlakyChannel(failures=1), Clock()
+    await queue(db, clock, [("a", "late")])
+    first = OutboxWorker(db, {"flaky": channel}, clock=clock)
+    (claimed,) = await first.claim()
     async with db.transaction() as s:  # meanwhile another worker reclaimed and delivered it
         await s.execute(update(OutboxMessage).values(status="sent", attempts=2, lease_until=None))
-    await first._failed(claimed, "platform said no", None, False)  # the first worker's late failure
-    assert await statuses(db) == [("sent", 2, None)]
+    await first.deliver(claimed)  # the platform refuses the first worker's send...
+    assert channel.tries["late"] == 1
+    assert await statuses(db) == [("sent", 2, None)]  # ...and its failure does not undo the other's

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot import reports
 from bot.db import Database
 from bot.hub import Hub
 from bot.messages import Incoming
 from bot.models import OutboxMessage, ReportEvent
+from bot.reporting import reports
 from bot.timeutil import utcnow
 
 

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import reports
 from bot.bootstrap import prepare
 from bot.cli import main
 from bot.db import Database
 from bot.hub import Hub
-from bot.stats import NO_PLACE, PlaceStats, Stats, area_of, place_of, report_stats, street_of
+from bot.reporting import reports
+from bot.reporting.stats import NO_PLACE, PlaceStats, Stats, area_of, place_of, report_stats, street_of
 from knowledge.geo import distance_m
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)

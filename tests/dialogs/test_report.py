@@ -10,10 +10,10 @@ from datetime import timedelta
 from PIL import Image
 from sqlalchemy import select, update
 
-from bot import reports
 from bot.hub import Hub, build_hub
 from bot.messages import Choice, Incoming, Location, Outgoing, Photo
 from bot.models import Conversation, OutboxMessage, Report, Subscription
+from bot.reporting import reports
 from bot.settings import Settings
 from bot.timeutil import utcnow
 from tests.fakes.nominatim import FakeNominatim, nominatim_server  # noqa: F401 (a fixture)
@@ -159,12 +159,42 @@ async def test_a_multi_value_list_can_be_tapped_one_by_one(hub: Hub) -> None:
     assert "Done" not in r.labels  # nothing picked yet
     said = await r.tap("electronics")
     assert "So far: electronics" in said and "Done" in r.labels and "electronics" not in r.labels
-    await r.tap("bags of trash")
+    assert "What was left there" not in said  # the question is not posted again in full
+    said = await r.tap("bags of trash")
+    assert said.startswith("So far: electronics, bags of trash") and "What was left" not in said
     said = await r.tap("Done")
     assert "electronics, bags of trash" in said
     await r.tap("Send report")
     (report,) = await all_reports(hub)
     assert report.attributes == {"items": ["electronics", "bags"]}  # Open311 value keys
+
+
+async def test_what_the_description_already_says_is_filled_in_to_confirm(hub: Hub) -> None:
+    r = Resident(hub)
+    await r.say("someone dumped a couch on the corner of Hyde and Eddy")
+    await r.tap("Yes")
+    await r.tap("Skip")
+    said = await r.tap("Yes, Hyde and Eddy")
+    assert "What was left there?" in said and "From what you said: **furniture**" in said
+    assert "furniture" not in r.labels and "Done" in r.labels  # picked already: one tap to confirm
+    said = await r.tap("Done")
+    assert "Please check your report" in said and "furniture" in said
+    await r.tap("Send report")
+    (report,) = await all_reports(hub)
+    assert report.attributes == {"items": ["furniture"]}
+
+
+async def test_a_wrong_guess_from_the_description_can_be_cleared(hub: Hub) -> None:
+    r = Resident(hub)
+    await r.say("someone dumped a couch on the corner of Hyde and Eddy")
+    await r.tap("Yes")
+    await r.tap("Skip")
+    await r.tap("Yes, Hyde and Eddy")
+    said = await r.tap("Clear")
+    assert "From what you said" not in said and "Done" not in r.labels and "furniture" in r.labels
+    await r.tap("mattress")
+    said = await r.tap("Done")
+    assert "mattress" in said and "furniture" not in said
 
 
 async def test_the_same_problem_nearby_is_offered_to_follow(hub: Hub) -> None:

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dialogs.report_questions import SKIP, Invalid, answer, describe, prompt
+from dialogs.report_questions import CLEAR, DONE, SKIP, Invalid, answer, describe, mentioned, prompt
 from knowledge.catalogue import Attribute, AttributeValue
 
 TZ = ZoneInfo("America/Los_Angeles")
@@ -18,9 +18,10 @@ ITEMS = Attribute(
     "What was left there?",
     required=True,
     values=(
-        AttributeValue("furniture", "furniture"),
+        AttributeValue("furniture", "furniture", ("couch", "sofa", "tv stand")),
         AttributeValue("mattress", "mattress"),
-        AttributeValue("bags", "bags of trash"),
+        AttributeValue("bags", "bags of trash", ("bags",)),
+        AttributeValue("other", "other"),
     ),
 )
 SIZE = Attribute(
@@ -29,7 +30,7 @@ SIZE = Attribute(
     "How big is it?",
     values=(
         AttributeValue("small", "smaller than a dinner plate"),
-        AttributeValue("large", "larger than a car tyre"),
+        AttributeValue("large", "larger than a car tire", ("huge",)),
     ),
 )
 
@@ -108,6 +109,45 @@ def test_prompts_offer_skip_only_when_optional_and_describe_answers() -> None:
     text, choices = prompt(SIZE)
     assert text.endswith("(optional)") and choices[-1].id == SKIP
     text, choices = prompt(ITEMS, ["mattress"])
-    assert "So far: mattress" in text and [c.label for c in choices] == ["furniture", "bags of trash", "Done"]
+    assert text == "So far: mattress. Pick more, or tap **Done**."  # not the whole question again
+    assert [c.label for c in choices] == ["furniture", "bags of trash", "other", "Done", "Clear"]
     assert describe(ITEMS, ["bags", "mattress"]) == "bags of trash, mattress"
     assert describe(SIZE, None) == "skipped"
+
+
+@pytest.mark.parametrize(
+    ("text", "keys"),
+    [
+        ("someone dumped a couch", ["furniture"]),  # an alias
+        ("two old mattresses and some bags", ["mattress", "bags"]),  # plurals; catalogue order
+        ("Sofas, a TV stand and more SOFAS", ["furniture"]),  # case, and once each
+        ("the other day someone left junk", []),  # a common word names nothing
+        ("mattressing", []),  # whole words only
+        ("", []),
+    ],
+)
+def test_values_named_in_a_description_are_found(text: str, keys: list[str]) -> None:
+    assert mentioned(ITEMS, text) == keys
+
+
+def test_a_value_named_in_the_description_is_offered_first_to_confirm() -> None:
+    text, choices = prompt(SIZE, described="huge pothole on 5th")
+    assert "From what you said: **larger than a car tire**?" in text
+    assert [c.label for c in choices] == [
+        "Yes, larger than a car tire",
+        "smaller than a dinner plate",
+        "Skip",
+    ]
+    assert ask(SIZE, choice=choices[0].id).value == "large"
+    plain, _ = prompt(SIZE, described="pothole on 5th")  # nothing named: the plain question
+    assert "From what you said" not in plain
+
+
+def test_picks_filled_in_from_the_description_can_be_confirmed_or_cleared() -> None:
+    text, choices = prompt(ITEMS, ["furniture"], described="someone dumped a couch")
+    assert text.startswith("What was left there?") and "From what you said: **furniture**" in text
+    assert [c.id for c in choices][-2:] == [DONE, CLEAR]
+    assert ask(ITEMS, choice=DONE, picked=["furniture"]).value == ["furniture"]
+    cleared = ask(ITEMS, choice=CLEAR, picked=["furniture"])
+    assert cleared.value == [] and not cleared.done
+    assert ask(ITEMS, "clear", picked=["furniture"]).value == []  # typed, too

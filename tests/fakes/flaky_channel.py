@@ -12,7 +12,7 @@ import hashlib
 
 import aiohttp
 
-from bot.channel import DeliveryError
+from bot.delivery.channel import DeliveryError
 from bot.messages import PLAIN_TEXT, Capabilities, Outgoing
 
 CHANNEL_NAME = "flaky"

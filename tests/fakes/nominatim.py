@@ -68,8 +68,12 @@ class Entry:
             "addresstype": self.addresstype,
             "name": self.name,
             "display_name": ", ".join(parts),
-            "boundingbox": [f"{self.lat - 0.0005:.7f}", f"{self.lat + 0.0005:.7f}",
-                            f"{self.lon - 0.0005:.7f}", f"{self.lon + 0.0005:.7f}"],
+            "boundingbox": [
+                f"{self.lat - 0.0005:.7f}",
+                f"{self.lat + 0.0005:.7f}",
+                f"{self.lon - 0.0005:.7f}",
+                f"{self.lon + 0.0005:.7f}",
+            ],
         }
         if with_address:
             result["address"] = dict(self.address)
@@ -83,37 +87,134 @@ class Entry:
 
 
 _AREA_KEYS = ("neighbourhood", "suburb", "city", "county", "state", "postcode", "country")
-_SF = {"city": "San Francisco", "county": "San Francisco", "state": "California",
-       "country": "United States", "country_code": "us"}
+_SF = {
+    "city": "San Francisco",
+    "county": "San Francisco",
+    "state": "California",
+    "country": "United States",
+    "country_code": "us",
+}
 
 
 def sample_gazetteer() -> list[Entry]:
     """Places of the sample city (San Francisco) and two outside it."""
     return [
-        Entry("San Francisco City Hall", 37.7792597, -122.4193003, "amenity", "townhall", "amenity", 30,
-              {"house_number": "1", "road": "Doctor Carlton B Goodlett Place",
-               "neighbourhood": "Civic Center", "postcode": "94102", **_SF}),
-        Entry("Main Library", 37.7790262, -122.4158694, "amenity", "library", "amenity", 30,
-              {"house_number": "100", "road": "Larkin Street", "neighbourhood": "Civic Center",
-               "postcode": "94102", **_SF}),
-        Entry("Civic Center", 37.7797, -122.4176, "place", "neighbourhood", "neighbourhood", 22,
-              {"neighbourhood": "Civic Center", **_SF}),
-        Entry("Market Street", 37.7890, -122.4010, "highway", "primary", "road", 26,
-              {"road": "Market Street", "neighbourhood": "Financial District", **_SF}),
-        Entry("Market St & 5th St", 37.7829, -122.4074, "highway", "bus_stop", "highway", 30,
-              {"road": "Market Street", "neighbourhood": "Union Square", "postcode": "94103", **_SF}),
-        Entry("5th Street", 37.7780, -122.4035, "highway", "secondary", "road", 26,
-              {"road": "5th Street", "neighbourhood": "South of Market", **_SF}),
-        Entry("6th Street", 37.7770, -122.4075, "highway", "secondary", "road", 26,
-              {"road": "6th Street", "neighbourhood": "South of Market", **_SF}),
+        Entry(
+            "San Francisco City Hall",
+            37.7792597,
+            -122.4193003,
+            "amenity",
+            "townhall",
+            "amenity",
+            30,
+            {
+                "house_number": "1",
+                "road": "Doctor Carlton B Goodlett Place",
+                "neighbourhood": "Civic Center",
+                "postcode": "94102",
+                **_SF,
+            },
+        ),
+        Entry(
+            "Main Library",
+            37.7790262,
+            -122.4158694,
+            "amenity",
+            "library",
+            "amenity",
+            30,
+            {
+                "house_number": "100",
+                "road": "Larkin Street",
+                "neighbourhood": "Civic Center",
+                "postcode": "94102",
+                **_SF,
+            },
+        ),
+        Entry(
+            "Civic Center",
+            37.7797,
+            -122.4176,
+            "place",
+            "neighbourhood",
+            "neighbourhood",
+            22,
+            {"neighbourhood": "Civic Center", **_SF},
+        ),
+        Entry(
+            "Market Street",
+            37.7890,
+            -122.4010,
+            "highway",
+            "primary",
+            "road",
+            26,
+            {"road": "Market Street", "neighbourhood": "Financial District", **_SF},
+        ),
+        Entry(
+            "Market St & 5th St",
+            37.7829,
+            -122.4074,
+            "highway",
+            "bus_stop",
+            "highway",
+            30,
+            {"road": "Market Street", "neighbourhood": "Union Square", "postcode": "94103", **_SF},
+        ),
+        Entry(
+            "5th Street",
+            37.7780,
+            -122.4035,
+            "highway",
+            "secondary",
+            "road",
+            26,
+            {"road": "5th Street", "neighbourhood": "South of Market", **_SF},
+        ),
+        Entry(
+            "6th Street",
+            37.7770,
+            -122.4075,
+            "highway",
+            "secondary",
+            "road",
+            26,
+            {"road": "6th Street", "neighbourhood": "South of Market", **_SF},
+        ),
         # Inside the city's box, outside its polygon (the sample boundary leaves islands out).
-        Entry("Yerba Buena Island", 37.8100, -122.3680, "place", "island", "island", 17,
-              {"county": "San Francisco", "state": "California", "country": "United States",
-               "country_code": "us"}),
-        Entry("Oakland City Hall", 37.8053, -122.2727, "amenity", "townhall", "amenity", 30,
-              {"house_number": "1", "road": "Frank H. Ogawa Plaza", "city": "Oakland",
-               "county": "Alameda County", "state": "California", "country": "United States",
-               "country_code": "us"}),
+        Entry(
+            "Yerba Buena Island",
+            37.8100,
+            -122.3680,
+            "place",
+            "island",
+            "island",
+            17,
+            {
+                "county": "San Francisco",
+                "state": "California",
+                "country": "United States",
+                "country_code": "us",
+            },
+        ),
+        Entry(
+            "Oakland City Hall",
+            37.8053,
+            -122.2727,
+            "amenity",
+            "townhall",
+            "amenity",
+            30,
+            {
+                "house_number": "1",
+                "road": "Frank H. Ogawa Plaza",
+                "city": "Oakland",
+                "county": "Alameda County",
+                "state": "California",
+                "country": "United States",
+                "country_code": "us",
+            },
+        ),
     ]
 
 
@@ -163,7 +264,8 @@ class FakeNominatim:
         if query.get("bounded") == "1" and "viewbox" in query and self.honour_bounded:
             x1, y1, x2, y2 = (float(v) for v in query["viewbox"].split(","))
             found = [
-                e for e in found
+                e
+                for e in found
                 if min(x1, x2) <= e.lon <= max(x1, x2) and min(y1, y2) <= e.lat <= max(y1, y2)
             ]
         found.sort(key=lambda e: not wanted <= e.name_terms())  # stable: name matches first

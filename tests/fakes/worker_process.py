@@ -3,7 +3,7 @@
     python -m tests.fakes.worker_process DATABASE_URL PLATFORM_URL [--label A] [--batch N]
         [--lease-s S] [--base-backoff-s S] [--idle-s S]
 
-It runs the real `bot.outbox.OutboxWorker` with a real `FlakyHttpChannel` until SIGTERM
+It runs the real `bot.delivery.worker.OutboxWorker` with a real `FlakyHttpChannel` until SIGTERM
 (or SIGINT), finishing the message in flight, and exits 0. It prints `ready` once the
 database answers, so a test starts making changes only when every worker is polling.
 The label is sent with each try (`X-Sender`), so the platform can tell who delivered what.
@@ -18,7 +18,7 @@ import signal
 from datetime import timedelta
 
 from bot.db import Database
-from bot.outbox import BASE_BACKOFF_S, LEASE, OutboxWorker
+from bot.delivery.worker import BASE_BACKOFF_S, LEASE, OutboxWorker
 from bot.settings import normalise_database_url
 from tests.fakes.flaky_channel import CHANNEL_NAME, FlakyHttpChannel
 

@@ -9,6 +9,7 @@ import pytest
 from knowledge.loader import (
     SAMPLE_DIR,
     ContentError,
+    dump_catalogue,
     dump_knowledge,
     load_catalogue,
     load_knowledge,
@@ -112,6 +113,18 @@ def test_a_catalogue_in_the_eval_form_loads(tmp_path: Path) -> None:
     assert [v.key for v in service.attributes[1].values] == ["yes", "no"]  # not True/False
 
 
+def test_list_values_keep_their_aliases_through_export_and_import(tmp_path: Path) -> None:
+    text = SERVICES.replace(
+        "values: [small, large]", "values: [{key: big, name: large, aliases: [huge, crater]}]"
+    )
+    catalogue = load_catalogue(write(tmp_path, text))
+    (value,) = catalogue.services[0].attributes[0].values
+    assert value.aliases == ("huge", "crater")
+    out = tmp_path / "out.yaml"
+    dump_catalogue(catalogue, out)
+    assert load_catalogue(out) == catalogue
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
@@ -123,6 +136,11 @@ def test_a_catalogue_in_the_eval_form_loads(tmp_path: Path) -> None:
         (("values: [small, large]", "values: []"), "has no values"),
         (("code: size", "code: 'si ze'"), "may only use letters"),
         (("typical_days: 5", "typical_days: soon"), "whole number of days"),
+        (("values: [small, large]", "values: [{key: small, name: small, aliases: tiny}]"), "list of texts"),
+        (
+            ("values: [small, large]", "values: [{key: s, name: s, aliases: [" + "x" * 101 + "]}]"),
+            "longer than 100",
+        ),
     ],
 )
 def test_a_bad_catalogue_is_refused_with_the_reason(

@@ -13,15 +13,15 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from bot import metrics
-from bot.channel import Channel, DeliveryError
 from bot.db import Database
+from bot.delivery.channel import Channel, DeliveryError
 from bot.messages import Outgoing, degrade
 from bot.models import OutboxMessage
 from bot.timeutil import utcnow
@@ -42,7 +42,8 @@ def backoff(attempts: int, base_s: float = BASE_BACKOFF_S) -> float:
 class OutboxWorker:
     """`lease` is how long a claimed row is this worker's before another may take it
     (it must outlast sending one batch); `base_backoff_s` is the first retry's delay when
-    the platform names none. Both are for operators and tests; the defaults suit production."""
+    the platform names none. Both are for operators and tests; the defaults suit production.
+    `clock` is where the worker reads the time, so tests move it instead of sleeping."""
 
     def __init__(
         self,
@@ -53,6 +54,7 @@ class OutboxWorker:
         batch: int = 20,
         lease: timedelta = LEASE,
         base_backoff_s: float = BASE_BACKOFF_S,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
         self.channels = channels
@@ -60,8 +62,11 @@ class OutboxWorker:
         self.batch = batch
         self.lease = lease
         self.base_backoff_s = base_backoff_s
+        self.clock = clock
 
-    async def claim(self, now: datetime) -> list[OutboxMessage]:
+    async def claim(self) -> list[OutboxMessage]:
+        """Take up to a batch of due rows for this worker, each for one lease."""
+        now = self.clock()
         earlier = aliased(OutboxMessage)
         blocked = exists().where(
             earlier.channel == OutboxMessage.channel,
@@ -91,16 +96,17 @@ class OutboxWorker:
 
     async def run_once(self) -> int:
         """Deliver what is due now; returns how many rows were tried."""
-        rows = await self.claim(utcnow())
+        rows = await self.claim()
         for row in rows:
-            await self._deliver(row)
+            await self.deliver(row)
         return len(rows)
 
-    async def _deliver(self, row: OutboxMessage) -> None:
+    async def deliver(self, row: OutboxMessage) -> None:
+        """Send one claimed row and record the outcome of that claim."""
         # A batch that took longer than its lease may have been claimed again by another
         # worker: send only while the claim is surely ours, or the message goes out twice.
         margin = min(timedelta(seconds=5), self.lease / 10)
-        if row.lease_until is None or utcnow() >= row.lease_until - margin:
+        if row.lease_until is None or self.clock() >= row.lease_until - margin:
             log.info("outbox %s: lease ran out before sending; left for the next claim", row.id)
             return
         channel = self.channels[row.channel]
@@ -113,7 +119,7 @@ class OutboxWorker:
             log.exception("outbox %s: unexpected error sending to %s", row.id, row.channel)
             await self._failed(row, f"{type(exc).__name__}: {exc}", None, False)
         else:
-            await self._set(row, status="sent", sent_at=utcnow(), lease_until=None, last_error=None)
+            await self._set(row, status="sent", sent_at=self.clock(), lease_until=None, last_error=None)
             metrics.OUTBOX.labels(row.channel, "sent").inc()
 
     async def _failed(
@@ -130,7 +136,7 @@ class OutboxWorker:
             status="pending",
             lease_until=None,
             last_error=reason[:2000],
-            next_attempt_at=utcnow() + timedelta(seconds=delay),
+            next_attempt_at=self.clock() + timedelta(seconds=delay),
         )
         metrics.OUTBOX.labels(row.channel, "retry").inc()
 

@@ -22,9 +22,9 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import catalogue_store
+from bot.content import catalogue_store
 from bot.models import Report
-from bot.reports import CLOSE_REASONS, STATUSES
+from bot.reporting.reports import CLOSE_REASONS, STATUSES
 from knowledge.geo import EARTH_RADIUS_M, normalise_address
 
 AREA_CELL_M = 500.0

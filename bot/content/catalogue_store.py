@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.content.revision import bump_revision
 from bot.models import DepartmentRow, ServiceRow
-from bot.revision import bump_revision
 from bot.timeutil import utcnow
 from knowledge.catalogue import Attribute, AttributeValue, Catalogue, Department, Service
+from knowledge.loader import value_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,7 @@ def attribute_json(attribute: Attribute) -> dict[str, Any]:
         "description": attribute.description,
         "required": attribute.required,
         "order": attribute.order,
-        "values": [{"key": v.key, "name": v.name} for v in attribute.values],
+        "values": [value_json(v) for v in attribute.values],
     }
 
 
@@ -45,7 +46,10 @@ def _attribute(raw: dict[str, Any]) -> Attribute:
         description=str(raw.get("description", "")),
         required=bool(raw.get("required", False)),
         order=int(raw.get("order", 0)),
-        values=tuple(AttributeValue(str(v["key"]), str(v["name"])) for v in raw.get("values", [])),
+        values=tuple(
+            AttributeValue(str(v["key"]), str(v["name"]), tuple(str(a) for a in v.get("aliases", ())))
+            for v in raw.get("values", [])
+        ),
     )
 
 

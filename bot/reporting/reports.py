@@ -15,8 +15,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import upsert_insert
-from bot.dialog import Later
-from bot.engine import outbox_row
+from bot.delivery.outbox import Later, enqueue
 from bot.messages import Outgoing
 from bot.models import Report, ReportEvent, Subscription
 from knowledge.geo import degrees_box, distance_m, normalise_address
@@ -257,7 +256,7 @@ async def set_status(
         )
     ).all()
     for sub in subscribers:
-        session.add(outbox_row(Later(sub.channel, sub.address, message), now))
+        enqueue(session, Later(sub.channel, sub.address, message), now)
     await session.flush()
     return Change(report, event, len(subscribers))
 

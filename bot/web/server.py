@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bot.delivery.worker import OutboxWorker
 from bot.hub import Hub
-from bot.media_routes import add_media_routes
-from bot.outbox import OutboxWorker
+from bot.web.media_routes import add_media_routes
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ import numpy as np
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import catalogue_store
+from bot.content import catalogue_store
+from bot.content.revision import bump_revision, revision
 from bot.db import is_read_only, upsert_insert
 from bot.models import (
     EmergencyAdvice,
@@ -26,7 +27,6 @@ from bot.models import (
     TrainedModel,
     TrainingExample,
 )
-from bot.revision import bump_revision, revision
 from bot.timeutil import utcnow
 from knowledge.catalogue import Catalogue
 from knowledge.embeddings import Embedder, load_default, text_key

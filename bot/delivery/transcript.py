@@ -6,13 +6,34 @@ the open page or terminal then picks up; no process memory is involved.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import select
 
-from bot.channel import DeliveryError
 from bot.db import Database
+from bot.delivery.channel import DeliveryError
 from bot.messages import Capabilities, Outgoing
 from bot.models import Conversation, TranscriptMessage
 from bot.timeutil import utcnow
+
+
+@dataclass(slots=True)
+class TranscriptEntry:
+    """One message of a conversation as a channel shows it: who said it, and what."""
+
+    id: int
+    direction: str  # "in" from the resident, "out" from the bot or staff
+    payload: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: TranscriptMessage) -> TranscriptEntry:
+        return cls(id=row.id, direction=row.direction, payload=dict(row.payload), created_at=row.created_at)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "direction": self.direction, **self.payload, "at": self.created_at.isoformat()}
 
 
 class TranscriptChannel:
@@ -44,7 +65,7 @@ class TranscriptChannel:
 
 async def messages_after(
     db: Database, channel: str, address: str, after: int = 0, limit: int = 500
-) -> list[TranscriptMessage]:
+) -> list[TranscriptEntry]:
     async with db.reading() as session:
         rows = await session.scalars(
             select(TranscriptMessage)
@@ -55,12 +76,12 @@ async def messages_after(
             .order_by(TranscriptMessage.id)
             .limit(limit)
         )
-        return list(rows.all())
+        return [TranscriptEntry.of(r) for r in rows.all()]
 
 
 async def latest_messages(
     db: Database, channel: str, address: str, limit: int = 100
-) -> list[TranscriptMessage]:
+) -> list[TranscriptEntry]:
     """The newest `limit` messages of a conversation, oldest first (where a returning
     resident picks up; `messages_after(0)` would be the oldest ones instead)."""
     async with db.reading() as session:
@@ -71,4 +92,4 @@ async def latest_messages(
             .order_by(TranscriptMessage.id.desc())
             .limit(limit)
         )
-        return list(reversed(rows.all()))
+        return [TranscriptEntry.of(r) for r in reversed(rows.all())]

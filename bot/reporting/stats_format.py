@@ -12,8 +12,8 @@ import re
 from collections.abc import Sequence
 from typing import TextIO
 
-from bot.reports import REASON_WORDS, STATUS_WORDS, STATUSES
-from bot.stats import PlaceStats, Stats, Tally
+from bot.reporting.reports import REASON_WORDS, STATUS_WORDS, STATUSES
+from bot.reporting.stats import PlaceStats, Stats, Tally
 
 # `not_closed` is every report not closed; the status_ columns break it down
 # (`status_open` is the status "open": new, not yet acknowledged).

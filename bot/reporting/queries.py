@@ -1,4 +1,5 @@
-"""The database reads behind GET requests and GET servicerequestupdates.
+"""Reading reports and their history for other systems and for staff (Open311's GET
+requests and GET servicerequestupdates, the admin pages).
 
 Each list is one indexed select (reports by created_at or service_code/status,
 events by created_at) plus one grouped select for the latest staff notes, so a
@@ -8,17 +9,43 @@ page of a thousand requests costs two queries, not a thousand.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.open311.params import RequestQuery, UpdateQuery
 from bot.models import Report, ReportEvent, ServiceRow
 
+MAX_RESULTS = 1000  # rows per query unless a caller asks for fewer
 
-async def find_requests(session: AsyncSession, query: RequestQuery) -> Sequence[Report]:
+
+@dataclass(frozen=True, slots=True)
+class ReportQuery:
+    """Which filed reports to read. With `ids` (report numbers), the other filters do not
+    apply: asking for particular reports means those, whatever their state."""
+
+    ids: tuple[str, ...] = ()
+    service_codes: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    limit: int = MAX_RESULTS
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Status changes and notes from `start` to `end`, of some reports or all."""
+
+    start: datetime
+    end: datetime
+    ids: tuple[str, ...] = ()
+    limit: int = MAX_RESULTS
+
+
+async def find_requests(session: AsyncSession, query: ReportQuery) -> Sequence[Report]:
     stmt = select(Report).where(Report.number.is_not(None))
     if query.ids:
         stmt = stmt.where(Report.number.in_(query.ids))
@@ -51,7 +78,7 @@ async def latest_notes(session: AsyncSession, report_ids: Sequence[int]) -> dict
 
 
 async def find_updates(
-    session: AsyncSession, query: UpdateQuery
+    session: AsyncSession, query: EventQuery
 ) -> Sequence[tuple[ReportEvent, str, dict[str, Any]]]:
     """Events in the window, oldest first, so a client polling 'since my last update'
     can carry on from the last one it got when the cap cuts a list short. Each comes

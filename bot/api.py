@@ -1,0 +1,69 @@
+"""What adapters may use of the core: everything a channel needs, and nothing of its
+tables or internals, so the core can change behind it (DESIGN.md: adapters -> bot).
+
+A channel turns a platform's payload into an `Incoming`, hands it to `hub.engine`,
+renders the `TurnResult`'s `Outgoing` replies with what it `Capabilities` allow, and
+delivers later messages as a `Channel` (raising `DeliveryError`). It plugs in as an
+`AdapterPlugin`. Reading reports (Open311, the admin pages) goes through `reports`
+and `report_queries`.
+"""
+
+from __future__ import annotations
+
+from bot import metrics
+from bot.cli import UserError, open_hub
+from bot.delivery.channel import Channel, DeliveryError
+from bot.delivery.transcript import TranscriptChannel, TranscriptEntry, latest_messages, messages_after
+from bot.engine import TurnResult
+from bot.geocoding import Geocoder, GeocodingUnavailable, Place
+from bot.hub import Hub
+from bot.media import MediaError, over_limit, too_large, valid_key
+from bot.messages import Capabilities, Choice, Incoming, Link, Location, Outgoing, Photo, degrade
+from bot.models import Report, ReportEvent
+from bot.plugin import AdapterPlugin
+from bot.reporting import queries as report_queries
+from bot.reporting import reports
+from bot.settings import Settings
+from bot.timeutil import utcnow
+from bot.web import ratelimit, sessions
+from bot.web.server import HUB, STOPPING
+
+__all__ = [
+    "HUB",
+    "STOPPING",
+    "AdapterPlugin",
+    "Capabilities",
+    "Channel",
+    "Choice",
+    "DeliveryError",
+    "Geocoder",
+    "GeocodingUnavailable",
+    "Hub",
+    "Incoming",
+    "Link",
+    "Location",
+    "MediaError",
+    "Outgoing",
+    "Photo",
+    "Place",
+    "Report",  # read-only: as `report_queries` returns them; changes go through `reports`
+    "ReportEvent",
+    "Settings",
+    "TranscriptChannel",
+    "TranscriptEntry",
+    "TurnResult",
+    "UserError",
+    "degrade",
+    "latest_messages",
+    "messages_after",
+    "metrics",
+    "open_hub",
+    "over_limit",
+    "ratelimit",
+    "report_queries",
+    "reports",
+    "sessions",
+    "too_large",
+    "utcnow",
+    "valid_key",
+]
