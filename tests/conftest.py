@@ -52,7 +52,11 @@ async def _create_pg_database(template: str | None = None) -> tuple[str, str]:
     name = "civic311_t_" + uuid.uuid4().hex[:12]
     admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
-        copy = f' TEMPLATE "{template}"' if template else ""
+        # FILE_COPY: copying the files beats writing the whole template through the WAL
+        # (PostgreSQL 15's default) for a database of this size: 0.2 s instead of 0.34 s.
+        version = int(await conn.scalar(text("SHOW server_version_num")) or 0)
+        strategy = " STRATEGY FILE_COPY" if version >= 150000 else ""
+        copy = f' TEMPLATE "{template}"{strategy}' if template else ""
         await conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     await admin.dispose()
     return base.set(database=name).render_as_string(hide_password=False), name
@@ -83,24 +87,51 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 _TEMPLATES: dict[str, str] = {}  # backend -> the prepared template (a file path or a database name)
 
 
-async def _prepared_template(backend: str, folder: Path) -> str:
-    if backend in _TEMPLATES:
-        return _TEMPLATES[backend]
-    if backend == "sqlite":
-        path = folder / "template.db"
-        url = f"sqlite+aiosqlite:///{path}"
-    else:
-        url, name = await _create_pg_database()
+async def _prepare(url: str, folder: Path) -> None:
     settings = load_settings(DATABASE_URL=url, MEDIA_DIR=folder / "media", _env_file=None)
     async with prepared_hub(settings):
         pass
-    if backend == "sqlite":  # everything into the main file, so copying it copies all
-        import sqlite3
 
-        with contextlib.closing(sqlite3.connect(path)) as conn:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    _TEMPLATES[backend] = str(path) if backend == "sqlite" else name
+
+async def _prepared_template(backend: str, folder: Path) -> str:
+    """The prepared database to copy, made once per run. Under pytest-xdist the workers
+    share the SQLite one (`folder.parent` is the run's own directory; the first worker
+    makes it under a lock, the others wait for it). Opening it fills this process's
+    vector and model memos, so the PostgreSQL template costs inserts, not a training."""
+    if backend in _TEMPLATES:
+        return _TEMPLATES[backend]
+    if backend == "sqlite":
+        shared = folder.parent / "civic311-template.db" if os.environ.get("PYTEST_XDIST_WORKER") else None
+        path = folder / "template.db"
+        with _exclusive(folder.parent / "civic311-template.lock") if shared else contextlib.nullcontext():
+            if shared is not None and shared.exists():
+                shutil.copyfile(shared, path)
+            await _prepare(f"sqlite+aiosqlite:///{path}", folder)  # made, or (a copy) opened
+            import sqlite3
+
+            with contextlib.closing(sqlite3.connect(path)) as conn:  # all in the main file
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if shared is not None and not shared.exists():
+                shutil.copyfile(path, shared)
+        _TEMPLATES[backend] = str(path)
+    else:
+        await _prepared_template("sqlite", folder)
+        url, name = await _create_pg_database()
+        await _prepare(url, folder)
+        _TEMPLATES[backend] = name
     return _TEMPLATES[backend]
+
+
+@contextlib.contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    import fcntl
+
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -29,6 +29,24 @@ def civic311(*args: str, cwd: Path, stdin: str | None = None, **env: str) -> sub
     )
 
 
+def in_process(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str, **env: str
+) -> tuple[int, str, str]:
+    """`civic311 ARGS` through the same `main`, in this process: for what the command line
+    says before any work starts (help, versions, bad arguments), where a process of its
+    own would only add a second of start-up. The commands that work run as processes."""
+    from bot.cli import main
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    try:
+        code = main(list(args))
+    except SystemExit as exit:  # argparse's help and usage errors
+        code = exit.code if isinstance(exit.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def test_ask_json_reads_one_message_a_line(tmp_path: Path) -> None:
     out = civic311("ask", "--json", "-", cwd=tmp_path, stdin="when is 311 open?\n\nhello\n")
     assert out.returncode == 0, out.stderr
@@ -107,30 +125,44 @@ def test_kb_export_and_import_of_the_service_catalogue(tmp_path: Path) -> None:
 
 
 def test_bare_civic311_prints_the_help_and_version_works(tmp_path: Path) -> None:
-    out = civic311(cwd=tmp_path)
+    out = civic311(cwd=tmp_path)  # the real entry point, once
     assert out.returncode == 0 and "COMMAND" in out.stdout and "serve" in out.stdout, out.stderr
     version = civic311("--version", cwd=tmp_path)
     assert version.returncode == 0 and version.stdout.startswith("civic311 ")
-    kb = civic311("kb", cwd=tmp_path)  # a command without its action: that command's help
-    assert kb.returncode == 0 and "import" in kb.stdout and "export" in kb.stdout
 
 
-def test_every_positional_argument_says_what_it_is(tmp_path: Path) -> None:
+def test_a_command_without_its_action_prints_that_commands_help(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for command, actions in (("kb", ("import", "export")), ("db", ("upgrade",)), ("report", ("set-status",))):
+        code, out, _ = in_process(capsys, monkeypatch, command)
+        assert code == 0 and all(a in out for a in actions), out
+
+
+def test_every_positional_argument_says_what_it_is(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     for command in (["ask"], ["kb", "import"], ["kb", "export"], ["report", "set-status"]):
-        out = civic311(*command, "--help", cwd=tmp_path)
-        assert out.returncode == 0, out.stderr
-        positional = out.stdout.split("positional arguments:")[1].split("options:")[0]
+        code, out, err = in_process(capsys, monkeypatch, *command, "--help")
+        assert code == 0, err
+        positional = out.split("positional arguments:")[1].split("options:")[0]
         lines = positional.splitlines()
         named = [line.split() for line in lines if line.startswith("  ") and not line.startswith("   ")]
-        assert named and all(len(words) > 1 for words in named), out.stdout  # a name, then its help
+        assert named and all(len(words) > 1 for words in named), out  # a name, then its help
 
 
-def test_a_bad_port_is_one_line_and_never_breaks_help(tmp_path: Path) -> None:
-    assert civic311("--help", cwd=tmp_path, PORT="abc").returncode == 0
-    for args, env in ((["--port", "99999"], {}), (["--port", "http"], {}), ([], {"PORT": "abc"})):
-        out = civic311("serve", *args, cwd=tmp_path, **env)
-        assert out.returncode in (1, 2) and "Traceback" not in out.stderr
-        assert "1 to 65535" in out.stderr.strip().splitlines()[-1]
+def test_a_bad_port_is_one_line_and_never_breaks_help(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert in_process(capsys, monkeypatch, "--help", PORT="abc")[0] == 0
+    for args, env in ((["--port", "99999"], {}), (["--port", "http"], {})):
+        code, _, err = in_process(capsys, monkeypatch, "serve", *args, **env)
+        assert code == 2 and "Traceback" not in err
+        assert "1 to 65535" in err.strip().splitlines()[-1]
+    out = civic311("serve", cwd=tmp_path, PORT="abc")  # from the environment, in a real process
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    said = out.stderr.strip().splitlines()
+    assert said == ["civic311: PORT='abc' is not a port: use a number from 1 to 65535"]
 
 
 def test_a_port_in_use_is_said_at_once_in_one_line(tmp_path: Path) -> None:
@@ -212,8 +244,8 @@ def test_chat_shows_updates_that_arrived_between_two_runs(tmp_path: Path) -> Non
     import asyncio
 
     from bot.db import Database
+    from bot.delivery.transcript import TranscriptChannel
     from bot.messages import Capabilities, Outgoing
-    from bot.transcript import TranscriptChannel
 
     first = civic311("chat", "--as", "ann", cwd=tmp_path, stdin="hi\n")
     assert first.returncode == 0 and "While you were away" not in first.stdout
