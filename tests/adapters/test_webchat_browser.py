@@ -27,7 +27,7 @@ if CHROMIUM is None:
         raise RuntimeError("CIVIC311_REQUIRE_BROWSER is set but Debian's chromium is not installed")
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
-from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
+from playwright.async_api import Browser, Locator, Page, async_playwright, expect  # noqa: E402
 
 
 @pytest.fixture
@@ -49,6 +49,21 @@ async def ask(page: Page, text: str) -> None:
     box = page.get_by_test_id("chat-input")
     await box.fill(text)
     await box.press("Enter")
+
+
+async def on_screen(page: Page, locator: Locator, timeout: float = 10000) -> None:
+    """Wait until the element is wholly inside the window and the conversation's visible
+    part, by its layout box. (Playwright's to_be_in_viewport asks an IntersectionObserver,
+    which headless Chromium may not update until something paints.)"""
+    handle = await locator.element_handle(timeout=timeout)
+    await page.wait_for_function(
+        """e => { const r = e.getBoundingClientRect(), log = document.getElementById('chat-log');
+                  const l = log.getBoundingClientRect();
+                  return r.height > 0 && r.top >= Math.max(0, l.top) - 1
+                      && r.bottom <= Math.min(innerHeight, l.bottom) + 1; }""",
+        arg=handle,
+        timeout=timeout,
+    )
 
 
 def bot_messages(page: Page):  # type: ignore[no-untyped-def]
@@ -177,6 +192,14 @@ async def test_a_resident_files_a_report_and_sees_the_status_change_live(
         {"name": "pothole.jpg", "mimeType": "image/jpeg", "buffer": photo("JPEG", image=two_colour(320, 240))}
     )
     await expect(bot_messages(page).last).to_contain_text("1 of 3", timeout=15000)
+    await page.wait_for_function(  # the photo has its height: the scroll that follows it is done
+        "() => { const i = document.querySelector('[data-from=\"resident\"] img.photo');"
+        " return i && i.complete && i.naturalWidth > 0; }"
+    )
+    # On a phone the reply under the photo, and its buttons, are on screen without scrolling.
+    await on_screen(page, bot_messages(page).last)
+    await on_screen(page, page.get_by_test_id("choice").filter(has_text="Done").first)
+    await page.screenshot(path=str(tmp_path / "after-photo.png"))
     await tap("Done")
     await expect(page.get_by_test_id("share-location")).to_be_visible(timeout=15000)
     composer = page.locator("textarea")
