@@ -157,9 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:  # bare `civic311`: what it can do, not a usage error
         parser.print_help()
         return 0
-    for name in ("db", "kb", "report"):
-        if args.command == name and getattr(args, f"{name}_command") is None:
-            parser.parse_args([name, "--help"])
+    # A command made of actions (db, kb, report, and any an adapter adds the same way, with
+    # a `<command>_command` destination) given none: that command's help, not an error.
+    if getattr(args, f"{args.command.replace('-', '_')}_command", "") is None:
+        parser.parse_args([args.command, "--help"])
     from knowledge.threads import one_blas_thread
 
     one_blas_thread()

@@ -77,7 +77,7 @@ def error(status: int, message: str, **headers: str) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers)
 
 
-def to_message(entry: TranscriptEntry | Any) -> dict[str, Any]:
+def to_message(entry: TranscriptEntry) -> dict[str, Any]:
     payload = dict(entry.payload)
     photos = _photo_urls(payload)
     return {

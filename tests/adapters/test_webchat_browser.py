@@ -51,18 +51,18 @@ async def ask(page: Page, text: str) -> None:
     await box.press("Enter")
 
 
-async def on_screen(page: Page, locator: Locator, timeout: float = 10000) -> None:
+async def on_screen(page: Page, locator: Locator, wait_ms: float = 10000) -> None:
     """Wait until the element is wholly inside the window and the conversation's visible
     part, by its layout box. (Playwright's to_be_in_viewport asks an IntersectionObserver,
     which headless Chromium may not update until something paints.)"""
-    handle = await locator.element_handle(timeout=timeout)
+    handle = await locator.element_handle(timeout=wait_ms)
     await page.wait_for_function(
         """e => { const r = e.getBoundingClientRect(), log = document.getElementById('chat-log');
                   const l = log.getBoundingClientRect();
                   return r.height > 0 && r.top >= Math.max(0, l.top) - 1
                       && r.bottom <= Math.min(innerHeight, l.bottom) + 1; }""",
         arg=handle,
-        timeout=timeout,
+        timeout=wait_ms,
     )
 
 
