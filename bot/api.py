@@ -18,7 +18,17 @@ from bot.engine import TurnResult
 from bot.geocoding import Geocoder, GeocodingUnavailable, Place
 from bot.hub import Hub
 from bot.media import MediaError, over_limit, too_large, valid_key
-from bot.messages import Capabilities, Choice, Incoming, Link, Location, Outgoing, Photo, degrade
+from bot.messages import (
+    Capabilities,
+    Choice,
+    Incoming,
+    Link,
+    Location,
+    Outgoing,
+    Photo,
+    clean_text,
+    degrade,
+)
 from bot.models import Report, ReportEvent
 from bot.plugin import AdapterPlugin
 from bot.reporting import queries as report_queries
@@ -53,6 +63,7 @@ __all__ = [
     "TranscriptEntry",
     "TurnResult",
     "UserError",
+    "clean_text",
     "degrade",
     "latest_messages",
     "messages_after",

@@ -96,6 +96,7 @@ class Engine:
 
     async def handle(self, incoming: Incoming) -> TurnResult:
         started = time.perf_counter()
+        incoming = incoming.cleaned()  # whatever the channel let through, stored and read safely
         try:
             async with self.db.transaction() as session:
                 result = await self._turn(session, incoming)

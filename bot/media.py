@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
 import os
 import re
 import secrets
@@ -59,6 +60,12 @@ JPEG = _Format("JPEG", "jpg", "image/jpeg")
 PNG = _Format("PNG", "png", "image/png")
 WEBP = _Format("WEBP", "webp", "image/webp")
 CONTENT_TYPES = {f.extension: f.content_type for f in (JPEG, PNG, WEBP)}
+
+
+log = logging.getLogger(__name__)
+CANNOT_STORE = (
+    "Photos can't be saved right now. Please try again in a little while, or send the report without one."
+)
 
 
 class MediaError(ValueError):
@@ -146,7 +153,11 @@ class MediaStore:
         self.check_size(len(data))
         cleaned, fmt = await asyncio.to_thread(clean, data, self.max_pixels, self.max_side)
         key = f"{secrets.token_urlsafe(KEY_BYTES)}.{fmt.extension}"
-        await asyncio.to_thread(self._write, key, cleaned)
+        try:
+            await asyncio.to_thread(self._write, key, cleaned)
+        except OSError as exc:  # a full disk (ENOSPC), a quota, a folder gone read-only
+            log.error("cannot store a photo in %s: %s", self.directory, exc)
+            raise MediaError(CANNOT_STORE, 503) from None
         return Photo(key, fmt.content_type)
 
     def _write(self, key: str, data: bytes) -> None:
@@ -277,6 +288,8 @@ def _to_srgb(picture: Image.Image, icc: object) -> Image.Image:
 
 def _plain_mode(picture: Image.Image, fmt: _Format) -> Image.Image:
     """A mode the output format stores as it is: grey or colour, with alpha where kept."""
+    if picture.mode.startswith("I") or picture.mode == "F":
+        picture = _eight_bit_grey(picture)
     alpha = picture.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
         picture.mode == "P" and "transparency" in picture.info
     )
@@ -287,6 +300,16 @@ def _plain_mode(picture: Image.Image, fmt: _Format) -> Image.Image:
     if fmt is WEBP and picture.mode in ("RGB", "RGBA"):
         return picture
     return picture.convert("RGBA" if alpha else "RGB")
+
+
+def _eight_bit_grey(picture: Image.Image) -> Image.Image:
+    """A 16-bit (or 32-bit, or float) grey image as 8-bit grey, by scaling. Pillow's own
+    conversion clips every value over 255, which turns a 16-bit photo pure white."""
+    sixteen = picture.mode.startswith("I;16")
+    wide = picture.convert("I") if sixteen else picture
+    high = wide.getextrema()[1]
+    top = 65535 if sixteen else max(float(high), 255.0)  # type: ignore[arg-type]
+    return wide.point(lambda v: v * (255 / top)).convert("L")
 
 
 def _encode(picture: Image.Image, fmt: _Format) -> bytes:

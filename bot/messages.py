@@ -53,6 +53,22 @@ class Incoming:
     def is_empty(self) -> bool:
         return not (self.text.strip() or self.photos or self.location or self.choice)
 
+    def cleaned(self) -> Incoming:
+        """The same message with text every database can store and every tokenizer can
+        read: a platform or a client may send NUL or a lone surrogate."""
+        said = (self.conversation, self.message_id, self.sender, self.text, self.choice or "")
+        conversation, message_id, sender, text, choice = (clean_text(x) for x in said)
+        if (conversation, message_id, sender, text, choice) == said:
+            return self
+        return replace(
+            self,
+            conversation=conversation,
+            message_id=message_id,
+            sender=sender,
+            text=text,
+            choice=choice or None,
+        )
+
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"text": self.text}
         if self.photos:
@@ -172,6 +188,19 @@ def flatten_markdown(text: str) -> str:
     return "\n".join("• " + line[2:] if line.startswith("- ") else line for line in text.splitlines())
 
 
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """Text without the characters PostgreSQL cannot store (NUL) or that mean nothing in a
+    message (other control characters; tabs and line breaks stay), and with any lone UTF-16
+    surrogate (which cannot be encoded as UTF-8 at all) shown as U+FFFD."""
+    if text.isascii() and text.isprintable():
+        return text
+    text = "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+    return _UNSTORABLE.sub("", text)
+
+
 def normalise(text: str) -> str:
     """Lower case, accents and punctuation folded: for comparing what people type."""
     text = unicodedata.normalize("NFKD", text)
@@ -193,13 +222,13 @@ def resolve_choice(text: str, choices: list[Choice] | tuple[Choice, ...]) -> str
     ordinals = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "last": len(choices)}
     words = said.split()
     number: int | None = None
-    if said.isdigit():
+    if said.isascii() and said.isdigit():  # "²" and "፩" are digits to str.isdigit, not to int()
         number = int(said)
     elif len(words) <= 3:
         for word in words:
             if word in ordinals:
                 number = ordinals[word]
-            elif word.isdigit() and len(words) <= 2:
+            elif word.isascii() and word.isdigit() and len(words) <= 2:
                 number = int(word)
     if number is not None:
         return choices[number - 1].id if 1 <= number <= len(choices) else None

@@ -6,6 +6,7 @@ the person reading it is usually an operator looking at a deploy log.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -72,9 +73,14 @@ class Settings(BaseSettings):
     # Operational knobs; defaults suit a small city on one machine.
     CONVERSATION_TIMEOUT_MINUTES: int = Field(30, ge=1, le=60 * 24 * 7)
     CHAT_RATE_LIMIT_PER_MINUTE: int = Field(30, ge=1, le=10_000)
+    WEBCHAT_SESSION_DAYS: int = Field(90, ge=1, le=3650)  # a web chat unused this long starts anew
     MAX_MESSAGE_CHARS: int = Field(2000, ge=100, le=100_000)
     OUTBOX_MAX_ATTEMPTS: int = Field(8, ge=1, le=100)
     DELIVER_OUTBOX_IN_PROCESS: bool = True
+
+    @property
+    def webchat_session_idle(self) -> timedelta:
+        return timedelta(days=self.WEBCHAT_SESSION_DAYS)
 
     @field_validator("DATABASE_URL")
     @classmethod

@@ -178,7 +178,7 @@ async def _kind(ctx: Context, step: str, draft: Draft, incoming: Incoming) -> St
         draft.choose_service(draft.candidates[0])
         return await advance(ctx, draft)
     if step == "group" and choice.startswith("grp:"):
-        index = int(choice[4:]) if choice[4:].isdigit() else -1
+        index = int(choice[4:]) if choice[4:].isascii() and choice[4:].isdigit() else -1
         if 0 <= index < len(catalogue.groups):
             draft.group = catalogue.groups[index]
             return _ask_in_group(catalogue, draft)

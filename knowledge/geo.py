@@ -179,7 +179,8 @@ def normalise_address(text: str) -> str:
     word ('Dr Carlton B Goodlett Pl', 'St Francis Wood'), cross streets are sorted,
     postcodes and the city's name are ignored. House numbers are kept."""
     folded = fold(text).lower()
-    folded = re.sub(r"\b\d{5}(?:-\d{4})?\b", " ", folded)  # zip codes
+    # Zip codes; a five-digit number followed by a street name is a house number.
+    folded = re.sub(r"\b\d{5}(?:-\d{4})?\b(?!\s+[a-z])", " ", folded)
     folded = re.sub(r"\bin front of\b", " ", folded)
     parts = [p for p in _CROSS.split(folded) if p.strip()]
     streets: list[str] = []

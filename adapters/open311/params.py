@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -82,7 +82,12 @@ def parse_datetime(name: str, raw: str, zone: ZoneInfo) -> datetime:
         raise ApiError(
             400, f"{name}: '{raw[:64]}' is not a W3C date and time (for example {DATE_EXAMPLE})."
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=zone)
+    try:
+        moment.astimezone(UTC)  # as the database stores it: 9999-12-31 in the west is year 10000
+    except OverflowError:
+        raise ApiError(400, f"{name}: '{raw[:64]}' is out of range.") from None
+    return moment
 
 
 def _optional_datetime(params: MultiMapping[str], name: str, zone: ZoneInfo) -> datetime | None:
@@ -94,7 +99,7 @@ def _positive_int(params: MultiMapping[str], name: str, default: int, most: int)
     raw = _value(params, name)
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= most:
         raise ApiError(400, f"{name}: '{raw[:20]}' must be a whole number from 1 to {most}.")
     return int(raw)
 
@@ -106,11 +111,14 @@ def date_window(params: MultiMapping[str], now: datetime, zone: ZoneInfo) -> tup
     end = _optional_datetime(params, "end_date", zone)
     if start is None and end is None:
         end = now
-    if start is None:
-        assert end is not None
-        start = end - MAX_WINDOW
-    if end is None:
-        end = start + MAX_WINDOW
+    try:
+        if start is None:
+            assert end is not None
+            start = end - MAX_WINDOW
+        if end is None:
+            end = start + MAX_WINDOW
+    except OverflowError:  # 90 days before 0001-01-01 or after 9999-12-31
+        raise ApiError(400, "start_date and end_date must be dates between the years 1 and 9999.") from None
     if start > end:
         raise ApiError(400, "start_date must not be later than end_date.")
     if end - start > MAX_WINDOW:
@@ -122,7 +130,7 @@ def request_ids(params: MultiMapping[str], name: str = "service_request_id") -> 
     ids = comma_list(params, name)
     if len(ids) > MAX_IDS:
         raise ApiError(400, f"{name}: at most {MAX_IDS} ids at once.")
-    bad = [i for i in ids if not i.isdigit() or len(i) > 18]
+    bad = [i for i in ids if not (i.isascii() and i.isdigit()) or len(i) > 18]
     if bad:
         raise ApiError(400, f"{name}: {', '.join(repr(b[:20]) for b in bad[:5])} not a request id (digits).")
     return tuple(ids)
@@ -252,7 +260,7 @@ def _attribute_value(attribute: Attribute, values: list[str], zone: ZoneInfo, pr
         except ValueError:
             problems.append(f"{name}: '{value[:40]}' is not a number.")
             return None
-        written_whole = value.lstrip("+-").isdigit()
+        written_whole = value.lstrip("+-").isascii() and value.lstrip("+-").isdigit()
         return int(number) if written_whole else number
     if attribute.datatype == "datetime":
         try:
@@ -333,7 +341,7 @@ def parse_new_update(params: MultiMapping[str], *, now: datetime, zone: ZoneInfo
     number = _value(params, "service_request_id")
     if number is None:
         problems.append("service_request_id: required.")
-    elif not number.isdigit() or len(number) > 18:
+    elif not (number.isascii() and number.isdigit()) or len(number) > 18:
         problems.append(f"service_request_id: '{number[:20]}' is not a request id (digits).")
     raw_status = _value(params, "status")
     mapped = statuses.parse_extended(raw_status) if raw_status else None

@@ -28,7 +28,7 @@ from adapters.open311.params import (
     parse_update_query,
 )
 from adapters.open311.render import FORMATS, respond
-from bot.api import HUB, Hub, Report, metrics, report_queries, reports, utcnow
+from bot.api import HUB, Hub, Report, clean_text, metrics, report_queries, reports, utcnow
 from knowledge.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
@@ -100,11 +100,18 @@ async def _params(request: web.Request) -> MultiDict[str]:
         raise ApiError(400, "The form could not be read: send it as UTF-8, URL-encoded.") from None
     for key, value in form.items():
         if isinstance(value, str):
-            params.add(key, value)
+            params.add(clean_text(key), clean_text(value))
+    query = _query(request)
     for key in ("api_key", "jurisdiction_id"):
-        if key not in params and key in request.query:
-            params[key] = request.query[key]
+        if key not in params and key in query:
+            params[key] = query[key]
     return params
+
+
+def _query(request: web.Request) -> MultiDict[str]:
+    """The query string with text every database can compare: a NUL in a filter would be
+    a database error, not "no such service"."""
+    return MultiDict((clean_text(k), clean_text(v)) for k, v in request.query.items())
 
 
 def _check_key(hub: Hub, params: MultiDict[str]) -> None:
@@ -158,7 +165,7 @@ async def _request_entries(hub: Hub, session: AsyncSession, found: list[Report])
 async def list_requests(request: web.Request, fmt: str) -> web.Response:
     hub = request.app[HUB]
     query = parse_request_query(
-        request.query, now=utcnow(), zone=hub.settings.time_zone, max_results=request.app[MAX_RESULTS_KEY]
+        _query(request), now=utcnow(), zone=hub.settings.time_zone, max_results=request.app[MAX_RESULTS_KEY]
     )
     async with hub.db.reading() as session:
         found = list(await report_queries.find_requests(session, query))
@@ -169,7 +176,7 @@ async def list_requests(request: web.Request, fmt: str) -> web.Response:
 async def get_request(request: web.Request, fmt: str) -> web.Response:
     hub = request.app[HUB]
     number = request.match_info["id"]
-    if not number.isdigit() or len(number) > 18:
+    if not (number.isascii() and number.isdigit()) or len(number) > 18:
         raise ApiError(404, f"service_request_id: there is no request '{number[:40]}'.")
     async with hub.db.reading() as session:
         report = await reports.find(session, number)
@@ -214,7 +221,7 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
 async def list_updates(request: web.Request, fmt: str) -> web.Response:
     hub = request.app[HUB]
     query = parse_update_query(
-        request.query, now=utcnow(), zone=hub.settings.time_zone, max_results=request.app[MAX_RESULTS_KEY]
+        _query(request), now=utcnow(), zone=hub.settings.time_zone, max_results=request.app[MAX_RESULTS_KEY]
     )
     async with hub.db.reading() as session:
         found = await report_queries.find_updates(session, query)

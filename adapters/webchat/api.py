@@ -15,6 +15,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -46,7 +47,8 @@ HEARTBEAT_S = 15.0
 SESSIONS_PER_IP_PER_MINUTE = 20
 CSP = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
-    "connect-src 'self'; base-uri 'none'; form-action 'self'; object-src 'none'"
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; object-src 'none'; "
+    "frame-ancestors 'self'"  # no other site may frame the chat (clickjacking)
 )
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
@@ -172,11 +174,12 @@ def _set_cookie(request: web.Request, response: web.StreamResponse, token: str) 
     )
 
 
-async def _authenticate(request: web.Request, *, allow_cookie: bool) -> str | None:
+async def _authenticate(request: web.Request, *, allow_cookie: bool, seen: bool = False) -> str | None:
     token = _bearer(request)
     if token is None and allow_cookie:
         token = request.cookies.get(COOKIE)
-    return await sessions.resolve(request.app[HUB].db, token)
+    hub = request.app[HUB]
+    return await sessions.resolve(hub.db, token, max_idle=hub.settings.webchat_session_idle, seen=seen)
 
 
 async def _slow_down(hub: Hub, address: str) -> web.Response | None:
@@ -204,15 +207,44 @@ async def index(request: web.Request) -> web.Response:
     )
 
 
+def _foreign(request: web.Request) -> bool:
+    """Sent by a page of another site: its Origin (browsers send one with every POST) is not
+    this server's. Requests without one (curl, other servers) are not pages."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    # By host only: behind a proxy that ends TLS the page is https and this server sees http.
+    ours = {request.host, urlsplit(request.app[HUB].settings.PUBLIC_URL).netloc}
+    return urlsplit(origin).netloc not in ours
+
+
+async def _json_body(request: web.Request) -> Any:
+    """The JSON body (None when there is none), or the response that says what is wrong.
+
+    Only `application/json`: a page on another site can POST text/plain or a form without
+    asking the browser first (a "simple" request), but not JSON. Nesting thousands deep
+    (which exhausts the parser's recursion) is refused like any other unreadable body."""
+    if not request.can_read_body:
+        return None
+    if request.content_type != "application/json":
+        return error(415, "Send the request body as JSON (Content-Type: application/json).")
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return error(400, "The request body is not valid JSON.")
+
+
 async def create_session(request: web.Request) -> web.Response:
     hub = request.app[HUB]
-    if request.can_read_body:
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return error(400, "The request body is not valid JSON.")
-        if body not in ({}, None):
-            return error(422, "A new session takes no fields: send {}.")
+    if request.content_type != "application/json" or _foreign(request):
+        # A page on another site could otherwise open sessions in a visitor's name
+        # with a form or text/plain POST, which browsers send without asking first.
+        return error(403, "New chats are opened by the city's chat page.")
+    body = await _json_body(request)
+    if isinstance(body, web.Response):
+        return body
+    if body not in ({}, None):
+        return error(422, "A new session takes no fields: send {}.")
     wait = await ratelimit.hit(
         hub.db,
         f"webchat-session:{_client_ip(request)}",
@@ -238,7 +270,7 @@ async def create_session(request: web.Request) -> web.Response:
 async def history(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     token = _bearer(request) or request.cookies.get(COOKIE)
-    address = await sessions.resolve(hub.db, token)
+    address = await sessions.resolve(hub.db, token, max_idle=hub.settings.webchat_session_idle)
     if address is None:
         return error(401, EXPIRED)
     rows = await messages_after(hub.db, NAME, address, 0, limit=1000)
@@ -252,10 +284,9 @@ async def _read_message(request: web.Request, max_chars: int) -> MessageIn | web
     """The message body, checked; or the response that says what is wrong with it."""
     if request.content_length and request.content_length > 8 * max_chars + 4096:
         return error(413, f"That message is too long. Please keep it under {max_chars:,} characters.")
-    try:
-        raw = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return error(400, "The request body is not valid JSON.")
+    raw = await _json_body(request)
+    if isinstance(raw, web.Response):
+        return raw
     try:
         body = MessageIn.model_validate(raw)
     except ValidationError as exc:
@@ -286,7 +317,7 @@ def _incoming(address: str, client_id: str, **content: Any) -> Incoming:
 
 async def post_message(request: web.Request) -> web.Response:
     hub = request.app[HUB]
-    address = await _authenticate(request, allow_cookie=False)
+    address = await _authenticate(request, allow_cookie=False, seen=True)
     if address is None:
         return error(401, EXPIRED)
     body = await _read_message(request, hub.settings.MAX_MESSAGE_CHARS)
@@ -312,7 +343,7 @@ async def post_photo(request: web.Request) -> web.Response:
     the engine answers from the first time) is removed again.
     """
     hub = request.app[HUB]
-    address = await _authenticate(request, allow_cookie=False)
+    address = await _authenticate(request, allow_cookie=False, seen=True)
     if address is None:
         return error(401, EXPIRED)
     store = hub.services.media
@@ -348,10 +379,12 @@ async def events(request: web.Request) -> web.StreamResponse:
     address = await _authenticate(request, allow_cookie=True)
     if address is None:
         return error(401, EXPIRED)
-    try:
-        after = int(request.headers.get("Last-Event-ID") or request.query.get("after", "0"))
-    except ValueError:
+    raw = (request.headers.get("Last-Event-ID") or request.query.get("after", "0")).strip()
+    # Ids are positive 64-bit integers: anything else (a word, "²", a number past the column's
+    # range, which PostgreSQL would refuse mid-stream) is a bad request, not a 500.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
         return error(400, "'after' must be a message id (a whole number).")
+    after = int(raw)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.api import MediaError, over_limit, too_large
 
@@ -72,7 +73,15 @@ async def read_photo_upload(request: web.Request, max_bytes: int) -> PhotoUpload
                 raise UploadError(422, f"Unexpected field {field!r}: send 'photo' and 'client_id'.")
     except (UploadError, MediaError):
         raise
-    except (ValueError, AssertionError, RuntimeError, ConnectionError, web.HTTPException):
+    # HttpProcessingError: a part's headers are broken (no colon, a line past aiohttp's limit).
+    except (
+        ValueError,
+        AssertionError,
+        RuntimeError,
+        ConnectionError,
+        web.HTTPException,
+        HttpProcessingError,
+    ):
         raise UploadError(400, "The upload was cut short or is malformed. Please try again.") from None
     if client_id is None:
         raise UploadError(422, "client_id: Field required")

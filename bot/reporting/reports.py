@@ -42,7 +42,7 @@ class ReportError(ValueError):
 
 
 def normalise_number(raw: str) -> str:
-    digits = "".join(ch for ch in raw if ch.isdigit())
+    digits = "".join(ch for ch in raw if "0" <= ch <= "9")  # not "²" or "፩"
     if not digits:
         raise ReportError(f"'{raw}' is not a report number: report numbers are digits, like 10234.")
     return digits

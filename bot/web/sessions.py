@@ -1,9 +1,14 @@
-"""Web chat sessions: an unguessable bearer token; the database keeps only its hash."""
+"""Web chat sessions: an unguessable bearer token; the database keeps only its hash.
+
+A session unused for `max_idle` (WEBCHAT_SESSION_DAYS) no longer opens its conversation:
+a token left in a shared or lost browser does not open a resident's history for ever.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from sqlalchemy import select, update
 
@@ -30,18 +35,33 @@ async def create(db: Database) -> tuple[str, str]:
     return token, address
 
 
-async def resolve(db: Database, token: str | None) -> str | None:
-    """The conversation address of a token, or None for an unknown or malformed one."""
+TOUCH_EVERY = timedelta(hours=1)  # how stale last_seen_at may get: one write an hour, not one a message
+
+
+async def resolve(
+    db: Database, token: str | None, *, max_idle: timedelta | None = None, seen: bool = False
+) -> str | None:
+    """The conversation address of a token, or None for an unknown, malformed or expired one.
+    `seen`: the resident is writing, so the idle time starts again (a write at most hourly;
+    in between this stays a read)."""
     if not token or len(token) > 200:
         return None
+    hashed = token_hash(token)
     async with db.reading() as session:
-        return await session.scalar(
-            select(WebSession.address).where(WebSession.token_hash == token_hash(token))
-        )
-
-
-async def touch(db: Database, address: str) -> None:
-    async with db.transaction() as session:
-        await session.execute(
-            update(WebSession).where(WebSession.address == address).values(last_seen_at=utcnow())
-        )
+        row = (
+            await session.execute(
+                select(WebSession.address, WebSession.last_seen_at).where(WebSession.token_hash == hashed)
+            )
+        ).first()
+    if row is None:
+        return None
+    address, last_seen = row
+    now = utcnow()
+    if max_idle is not None and last_seen <= now - max_idle:
+        return None
+    if seen and last_seen < now - TOUCH_EVERY:
+        async with db.transaction() as session:
+            await session.execute(
+                update(WebSession).where(WebSession.token_hash == hashed).values(last_seen_at=now)
+            )
+    return str(address)

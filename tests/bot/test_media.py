@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageStat
 
 from bot.media import KEY_BYTES, MediaError, MediaStore
 from bot.services import Services
@@ -219,3 +219,20 @@ def test_the_store_is_built_from_the_settings(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match=r"the limit is 2\.5 MB"):
         media.check_size(3 * MIB)
     assert not (tmp_path / "photos").exists()  # made when the first photo arrives, not before
+
+
+@pytest.mark.parametrize("bits", ["I;16", "I;16B"])
+async def test_a_deep_grey_photo_keeps_its_tones(store: MediaStore, bits: str) -> None:
+    """16-bit greyscale (medical and scanner PNGs) used to come out pure white: Pillow clips
+    every value over 255 when it converts to 8 bits."""
+    top = 65535
+    ramp = Image.new(bits, (64, 64))
+    ramp.putdata([round(top * i / (64 * 64 - 1)) for i in range(64 * 64)])
+    sent = io.BytesIO()
+    ramp.save(sent, "PNG")
+    saved = await store.save(sent.getvalue())
+    kept = Image.open(store.path(saved.key))  # type: ignore[arg-type]
+    assert kept.mode == "L"
+    low, high = kept.getextrema()
+    assert low < 5 and high > 250  # the whole range, black to white
+    assert 100 < ImageStat.Stat(kept).mean[0] < 155  # a ramp: mid-grey on average

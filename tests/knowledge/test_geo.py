@@ -188,6 +188,7 @@ def test_things_that_are_not_coordinates(text: str) -> None:
         ("outside the Civic Center library", "Civic Center Library"),
         ("in front of City Hall", "City Hall"),
         ("Café Réveille", "cafe reveille"),
+        ("39001 Spruce St", "39001 Spruce Street, San Francisco, CA 94110-1234"),
     ],
 )
 def test_the_same_place_typed_two_ways_has_one_key(one: str, other: str) -> None:
@@ -204,6 +205,8 @@ def test_the_same_place_typed_two_ways_has_one_key(one: str, other: str) -> None
         ("Front St & California St", "Front St"),
         ("Francisco St & Powell", "Powell"),
         ("5th and Market", "5th and Mission"),
+        ("39001 Spruce Street", "42001 Spruce St"),  # five-digit house numbers are not zip codes
+        ("39001 Spruce Street", "Spruce Street"),
     ],
 )
 def test_different_places_have_different_keys(one: str, other: str) -> None:
