@@ -62,7 +62,9 @@ class Database:
         return not self.is_sqlite
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        """One read: on SQLite a plain BEGIN, so a health check never waits for a writer
+        holding the lock (with BEGIN IMMEDIATE it waited up to the busy timeout)."""
+        async with self.engine.execution_options(**{READ_ONLY: True}).connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def create_all_for_tests(self) -> None:

@@ -7,6 +7,7 @@ the person reading it is usually an operator looking at a deploy log.
 from __future__ import annotations
 
 from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -77,6 +78,9 @@ class Settings(BaseSettings):
     MAX_MESSAGE_CHARS: int = Field(2000, ge=100, le=100_000)
     OUTBOX_MAX_ATTEMPTS: int = Field(8, ge=1, le=100)
     DELIVER_OUTBOX_IN_PROCESS: bool = True
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated):
+    # behind one, every resident would otherwise share the proxy's per-address limits.
+    TRUSTED_PROXIES: str | None = None
 
     @property
     def webchat_session_idle(self) -> timedelta:
@@ -148,6 +152,24 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.DATABASE_URL.startswith("sqlite")
+
+    @property
+    def trusted_proxies(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        raw = self.TRUSTED_PROXIES or ""
+        return tuple(ip_network(p.strip(), strict=False) for p in raw.split(",") if p.strip())
+
+    @field_validator("TRUSTED_PROXIES")
+    @classmethod
+    def _trusted_proxies(cls, value: str | None) -> str | None:
+        for part in (value or "").split(","):
+            if part.strip():
+                try:
+                    ip_network(part.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"'{part.strip()}' is not an IP address or network (e.g. 10.0.0.0/8)"
+                    ) from None
+        return value
 
     @property
     def open311_keys(self) -> frozenset[str]:

@@ -13,6 +13,7 @@ import html
 import json
 import re
 from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -127,7 +128,26 @@ def _bearer(request: web.Request) -> str | None:
 
 
 def _client_ip(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The resident's address, for per-address limits. Behind a trusted proxy (TRUSTED_PROXIES)
+    it is the nearest address in X-Forwarded-For that is not one of the proxies; anyone else's
+    X-Forwarded-For is ignored, since a client can write anything there."""
+    trusted = request.app[HUB].settings.trusted_proxies
+    peer = request.remote or "unknown"
+    if not trusted or not _within(peer, trusted):
+        return peer
+    forwarded = [a.strip() for a in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")]
+    for address in reversed([a for a in forwarded if a]):
+        if not _within(address, trusted):
+            return address
+    return peer
+
+
+def _within(address: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in n for n in networks)
 
 
 PAGE = web.AppKey("webchat_page", str)  # index.html with the city's name and limits filled in

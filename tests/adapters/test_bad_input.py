@@ -244,3 +244,23 @@ async def test_a_session_unused_for_the_configured_days_no_longer_opens_the_chat
         await client.get("/api/chat/events", headers=auth),
     ):
         assert response.status == 401
+
+
+async def test_health_is_answered_while_a_writer_holds_the_sqlite_lock(
+    client: TestClient, keyed_hub: Hub
+) -> None:
+    """A health check is a read: it must not queue behind a long write (issue 10 saw 20-30 s)."""
+    if not keyed_hub.db.is_sqlite:
+        pytest.skip("the write lock is SQLite's")
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    writer = sqlite3.connect(make_url(keyed_hub.settings.DATABASE_URL).database or "", isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # another process in the middle of a long write
+        response = await client.get("/healthz")
+        assert response.status == 200 and (await response.json())["database"] == "ok"
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
