@@ -24,18 +24,22 @@ READ_ONLY = "civic311_readonly"  # execution option of the engine behind `Databa
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S
+    ) -> None:
+        """`busy_timeout_s`: how long a SQLite writer waits for the lock before its turn fails
+        (and is answered 503, to be retried)."""
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+            kwargs["connect_args"] = {"timeout": busy_timeout_s}
             _ensure_sqlite_dir(url)
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
-            _sqlite_discipline(self.engine)
+            _sqlite_discipline(self.engine, busy_timeout_s)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessions = async_sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
@@ -95,7 +99,7 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _sqlite_discipline(engine: AsyncEngine) -> None:
+def _sqlite_discipline(engine: AsyncEngine, busy_timeout_s: float) -> None:
     """WAL for concurrent readers, foreign keys on, and BEGIN IMMEDIATE.
 
     pysqlite's own transaction handling starts transactions lazily as
@@ -109,7 +113,7 @@ def _sqlite_discipline(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout_s * 1000)}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -34,7 +34,7 @@ class Hub:
 
 
 def build_hub(settings: Settings, *, plugins: list[AdapterPlugin] | None = None) -> Hub:
-    db = Database(settings.DATABASE_URL)
+    db = Database(settings.DATABASE_URL, busy_timeout_s=settings.SQLITE_BUSY_TIMEOUT_S)
     services = Services(settings)
     dialogs = DialogRegistry()
     for register in dialog_registrars():

@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     MAX_MESSAGE_CHARS: int = Field(2000, ge=100, le=100_000)
     OUTBOX_MAX_ATTEMPTS: int = Field(8, ge=1, le=100)
     DELIVER_OUTBOX_IN_PROCESS: bool = True
+    SQLITE_BUSY_TIMEOUT_S: float = Field(30, gt=0, le=600)  # a writer's wait for the lock, then 503
     # Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated):
     # behind one, every resident would otherwise share the proxy's per-address limits.
     TRUSTED_PROXIES: str | None = None

@@ -8,6 +8,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    NotSupportedError,
+    ProgrammingError,
+)
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from bot.delivery.worker import OutboxWorker
 from bot.hub import Hub
@@ -43,8 +52,34 @@ async def security_headers(
     return response
 
 
+DATABASE_BUSY = "The service is busy for a moment. Please try again in a few seconds."
+RETRY_AFTER_S = 2
+
+
+@web.middleware
+async def database_unavailable(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A database that is gone, restarting or locked past its timeout is a JSON 503 with
+    Retry-After, which the chat page and well-behaved clients retry, not a plain-text 500.
+    The turn it interrupted was rolled back whole, so trying again is safe."""
+    try:
+        return await handler(request)
+    except (DBAPIError, DisconnectionError, SATimeoutError, OSError) as exc:
+        if isinstance(exc, ConnectionResetError):  # the client went away: nothing to answer
+            raise
+        if isinstance(exc, IntegrityError | DataError | ProgrammingError | NotSupportedError):
+            raise  # a constraint or a statement the database refused: a bug, not an outage
+        log.warning("database unavailable during %s %s: %s", request.method, request.path, exc)
+        return web.json_response(
+            {"error": DATABASE_BUSY}, status=503, headers={"Retry-After": str(RETRY_AFTER_S)}
+        )
+
+
 def create_app(hub: Hub, *, deliver_outbox: bool | None = None) -> web.Application:
-    app = web.Application(middlewares=[security_headers], client_max_size=12 * 1024 * 1024)
+    app = web.Application(
+        middlewares=[security_headers, database_unavailable], client_max_size=12 * 1024 * 1024
+    )
     app[HUB] = hub
     app[STOPPING] = asyncio.Event()
     app.router.add_get("/healthz", healthz)

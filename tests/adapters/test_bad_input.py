@@ -264,3 +264,58 @@ async def test_health_is_answered_while_a_writer_holds_the_sqlite_lock(
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+# ------------------------------------------------------------------ the database going away
+
+
+@pytest.fixture
+async def impatient_client(settings: Settings) -> AsyncIterator[tuple[TestClient, Hub]]:
+    """A server whose SQLite writers wait half a second for the lock, not thirty."""
+    async with (
+        prepared_hub(settings.model_copy(update={"SQLITE_BUSY_TIMEOUT_S": 0.5})) as hub,
+        TestClient(TestServer(create_app(hub, deliver_outbox=False))) as client,
+    ):
+        yield client, hub
+
+
+async def test_a_database_that_goes_away_mid_chat_is_a_503_to_retry_and_nothing_is_lost(
+    impatient_client: tuple[TestClient, Hub],
+) -> None:
+    import sqlite3
+
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    client, hub = impatient_client
+    auth = await new_session(client)
+    url = make_url(hub.settings.DATABASE_URL)
+    body = '{"client_id": "c-9", "text": "when is 311 open?"}'
+    if hub.db.is_sqlite:  # another process holds the write lock past the busy timeout
+        blocker = sqlite3.connect(url.database or "", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            status, answer = await say(client, auth, body)
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+    else:  # the database stops taking connections and drops the ones it has
+        admin = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        name = url.database
+        async with admin.connect() as conn:
+            await conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            await conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name}
+            )
+        try:
+            status, answer = await say(client, auth, body)
+        finally:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+            await admin.dispose()
+    assert status == 503 and "try again" in str(answer["error"])
+    status, answer = await say(client, auth, body)  # the page retries the same message
+    assert status == 200 and not answer["duplicate"]
+    history = (await (await client.get("/api/chat/history", headers=auth)).json())["messages"]
+    assert [m["text"] for m in history].count("when is 311 open?") == 1  # once, not twice or never
