@@ -12,6 +12,7 @@ import contextlib
 import html
 import json
 import re
+from collections import Counter
 from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
@@ -151,12 +152,17 @@ def _within(address: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bo
 
 
 PAGE = web.AppKey("webchat_page", str)  # index.html with the city's name and limits filled in
+# Event streams open in this process, by conversation: live connections are this process's
+# own (nothing to share or keep), and one session may not hold an unbounded number of them.
+STREAMS = web.AppKey("webchat_streams", Counter)
+MAX_STREAMS_PER_SESSION = 4  # tabs or windows of one chat
 EXPIRED = "This chat session has expired or is unknown. Start a new one."
 
 
 def add_routes(hub: Hub, app: web.Application) -> None:
     """The page and the API on `serve`'s application (which holds the hub under HUB)."""
     app[PAGE] = _page(hub)
+    app[STREAMS] = Counter()
     app.router.add_get("/", index)
     if STATIC.exists():
         app.router.add_static("/static", STATIC, append_version=False)
@@ -405,6 +411,21 @@ async def events(request: web.Request) -> web.StreamResponse:
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
         return error(400, "'after' must be a message id (a whole number).")
     after = int(raw)
+    streams = request.app[STREAMS]
+    if streams[address] >= MAX_STREAMS_PER_SESSION:
+        return error(
+            429, "This chat is open in too many windows. Close one, then reload.", **{"Retry-After": "30"}
+        )
+    streams[address] += 1
+    try:
+        return await _open_stream(request, address, after)
+    finally:
+        streams[address] -= 1
+        if streams[address] <= 0:
+            del streams[address]
+
+
+async def _open_stream(request: web.Request, address: str, after: int) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",

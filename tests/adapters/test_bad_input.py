@@ -319,3 +319,21 @@ async def test_a_database_that_goes_away_mid_chat_is_a_503_to_retry_and_nothing_
     assert status == 200 and not answer["duplicate"]
     history = (await (await client.get("/api/chat/history", headers=auth)).json())["messages"]
     assert [m["text"] for m in history].count("when is 311 open?") == 1  # once, not twice or never
+
+
+async def test_one_session_cannot_open_unbounded_event_streams(client: TestClient) -> None:
+    from adapters.webchat.api import MAX_STREAMS_PER_SESSION
+
+    auth = await new_session(client)
+    opened = [await client.get("/api/chat/events", headers=auth) for _ in range(MAX_STREAMS_PER_SESSION)]
+    try:
+        assert [r.status for r in opened] == [200] * MAX_STREAMS_PER_SESSION
+        refused = await client.get("/api/chat/events", headers=auth)
+        assert refused.status == 429 and refused.headers["Retry-After"]
+        assert "too many windows" in (await refused.json())["error"]
+        other = await client.get("/api/chat/events", headers=await new_session(client))
+        assert other.status == 200  # another resident is not affected
+        other.close()
+    finally:
+        for response in opened:
+            response.close()
