@@ -313,7 +313,7 @@ async def _worker(args: argparse.Namespace, settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    worker = OutboxWorker(hub.db, hub.channels, max_attempts=settings.OUTBOX_MAX_ATTEMPTS)
+    worker = OutboxWorker.from_settings(hub.db, hub.channels, settings)
     log.info("outbox worker started (channels: %s)", ", ".join(sorted(hub.channels)) or "none")
     try:
         await worker.run_forever(stop)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -116,6 +117,23 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_address", "channel", "address", "id"),
+        # The rows still waiting, for the "no earlier row to this address waits" check of a
+        # claim: as small as the queue, however much history there is (migration 0006).
+        Index(
+            "ix_outbox_waiting",
+            "channel",
+            "address",
+            "id",
+            sqlite_where=text("status IN ('pending', 'sending')"),
+            postgresql_where=text("status IN ('pending', 'sending')"),
+        ),
+        Index(
+            "ix_outbox_queue",
+            "id",
+            sqlite_where=text("status IN ('pending', 'sending')"),
+            postgresql_where=text("status IN ('pending', 'sending')"),
+        ),
+        Index("ix_outbox_sent_at", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -255,6 +273,16 @@ class Report(Base):
         # "Already reported nearby?": by position, and by the same address typed another way.
         Index("ix_reports_service_lat", "service_code", "lat"),
         Index("ix_reports_address_key", "address_key", "service_code"),
+        # Open reports by service and place: the already-reported check reads these alone
+        # (migration 0006).
+        Index(
+            "ix_reports_open_place",
+            "service_code",
+            "lat",
+            "lon",
+            sqlite_where=text("status != 'closed'"),
+            postgresql_where=text("status != 'closed'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

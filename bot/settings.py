@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     WEBCHAT_SESSION_DAYS: int = Field(90, ge=1, le=3650)  # a web chat unused this long starts anew
     MAX_MESSAGE_CHARS: int = Field(2000, ge=100, le=100_000)
     OUTBOX_MAX_ATTEMPTS: int = Field(8, ge=1, le=100)
+    OUTBOX_KEEP_SENT_DAYS: int = Field(30, ge=1, le=3650)  # sent messages are deleted after this
     DELIVER_OUTBOX_IN_PROCESS: bool = True
     SQLITE_BUSY_TIMEOUT_S: float = Field(30, gt=0, le=600)  # a writer's wait for the lock, then 503
     # Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated):

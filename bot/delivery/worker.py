@@ -16,7 +16,7 @@ import random
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, text, update
 from sqlalchemy.orm import aliased
 
 from bot import metrics
@@ -24,11 +24,16 @@ from bot.db import Database
 from bot.delivery.channel import Channel, DeliveryError
 from bot.messages import Outgoing, degrade
 from bot.models import OutboxMessage
+from bot.settings import Settings
 from bot.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+KEEP_SENT = timedelta(days=30)  # OUTBOX_KEEP_SENT_DAYS
+SWEEP_EVERY = timedelta(hours=1)
+WAITING_SQL = "outbox.status IN ('pending', 'sending')"  # the partial indexes' own words
+SWEEP_BATCH = 5000  # rows deleted per statement: short transactions, even after a long pause
 BASE_BACKOFF_S = 2.0
 MAX_BACKOFF_S = 3600.0
 
@@ -55,6 +60,7 @@ class OutboxWorker:
         lease: timedelta = LEASE,
         base_backoff_s: float = BASE_BACKOFF_S,
         clock: Callable[[], datetime] = utcnow,
+        keep_sent: timedelta = KEEP_SENT,
     ) -> None:
         self.db = db
         self.channels = channels
@@ -63,24 +69,40 @@ class OutboxWorker:
         self.lease = lease
         self.base_backoff_s = base_backoff_s
         self.clock = clock
+        self.keep_sent = keep_sent
+        self._swept_at: datetime | None = None
+
+    @classmethod
+    def from_settings(cls, db: Database, channels: Mapping[str, Channel], settings: Settings) -> OutboxWorker:
+        return cls(
+            db,
+            channels,
+            max_attempts=settings.OUTBOX_MAX_ATTEMPTS,
+            keep_sent=timedelta(days=settings.OUTBOX_KEEP_SENT_DAYS),
+        )
 
     async def claim(self) -> list[OutboxMessage]:
         """Take up to a batch of due rows for this worker, each for one lease."""
         now = self.clock()
-        earlier = aliased(OutboxMessage)
+        # The waiting test is literal, not bound: SQLite uses a partial index only when the
+        # query says the very same thing as the index's WHERE.
+        earlier = aliased(OutboxMessage, name="earlier")
         blocked = exists().where(
             earlier.channel == OutboxMessage.channel,
             earlier.address == OutboxMessage.address,
             earlier.id < OutboxMessage.id,
-            earlier.status.in_(("pending", "sending")),
+            text(WAITING_SQL.replace("outbox.", "earlier.")),
         )
+        waiting = text(WAITING_SQL)
         due = or_(
             and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
             and_(OutboxMessage.status == "sending", OutboxMessage.lease_until <= now),
         )
         query = (
             select(OutboxMessage)
-            .where(due, OutboxMessage.channel.in_(list(self.channels)), ~blocked)
+            # `waiting` repeats what `due` implies, in the words of the partial indexes of
+            # waiting rows, so the database reads the queue rather than the history.
+            .where(waiting, due, OutboxMessage.channel.in_(list(self.channels)), ~blocked)
             .order_by(OutboxMessage.id)
             .limit(self.batch)
         )
@@ -156,6 +178,33 @@ class OutboxWorker:
         if result.rowcount == 0:  # type: ignore[attr-defined]
             log.warning("outbox %s: claimed again by another worker while this one was sending", row.id)
 
+    async def sweep(self) -> int:
+        """Delete sent rows older than `keep_sent`; returns how many. Failed rows stay, for
+        whoever looks into why; pending and sending rows are never touched."""
+        cutoff = self.clock() - self.keep_sent
+        removed = 0
+        while True:
+            old = (
+                select(OutboxMessage.id)
+                .where(OutboxMessage.status == "sent", OutboxMessage.sent_at < cutoff)
+                .limit(SWEEP_BATCH)
+            )
+            async with self.db.transaction() as session:
+                ids = list((await session.scalars(old)).all())
+                if ids:
+                    await session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+            removed += len(ids)
+            if len(ids) < SWEEP_BATCH:
+                return removed
+
+    async def _sweep_when_due(self) -> None:
+        now = self.clock()
+        if self._swept_at is None or now - self._swept_at >= SWEEP_EVERY:
+            self._swept_at = now
+            removed = await self.sweep()
+            if removed:
+                log.info("outbox: deleted %d sent messages older than %s", removed, self.keep_sent)
+
     async def pending_count(self) -> int:
         async with self.db.reading() as session:
             count = await session.scalar(
@@ -171,6 +220,7 @@ class OutboxWorker:
             try:
                 tried = await self.run_once()
                 metrics.OUTBOX_PENDING.set(await self.pending_count())
+                await self._sweep_when_due()
             except Exception:
                 log.exception("outbox loop error; retrying shortly")
                 tried = 0

@@ -102,7 +102,7 @@ def create_app(hub: Hub, *, deliver_outbox: bool | None = None) -> web.Applicati
 async def _outbox_in_process(app: web.Application) -> AsyncIterator[None]:
     hub = app[HUB]
     stop = asyncio.Event()
-    worker = OutboxWorker(hub.db, hub.channels, max_attempts=hub.settings.OUTBOX_MAX_ATTEMPTS)
+    worker = OutboxWorker.from_settings(hub.db, hub.channels, hub.settings)
     task = asyncio.create_task(worker.run_forever(stop), name="outbox")
     yield
     stop.set()

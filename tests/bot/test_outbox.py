@@ -166,3 +166,33 @@ async def test_a_late_outcome_does_not_overwrite_the_new_claim(db: Database) -> 
     await first.deliver(claimed)  # the platform refuses the first worker's send...
     assert channel.tries["late"] == 1
     assert await statuses(db) == [("sent", 2, None)]  # ...and its failure does not undo the other's
+
+
+async def test_sent_messages_are_kept_for_the_retention_period_then_deleted(db: Database) -> None:
+    channel, clock = FlakyChannel(), Clock()
+    worker = OutboxWorker(db, {"flaky": channel}, clock=clock, keep_sent=timedelta(days=30))
+    await queue(db, clock, [("a", "old news")])
+    await worker.run_once()  # sent now
+    clock.advance(days=20)
+    await queue(db, clock, [("b", "recent")])
+    await worker.run_once()
+    failing = OutboxWorker(db, {"flaky": FlakyChannel(failures=99)}, max_attempts=1, clock=clock)
+    await queue(db, clock, [("c", "refused")])
+    await failing.run_once()  # kept as failed
+    await queue(db, clock, [("d", "waiting")])  # pending: no worker has tried it
+    clock.advance(days=11)  # "old news" is 31 days old, "recent" 11
+    assert await worker.sweep() == 1
+    async with db.reading() as s:
+        left = (
+            await s.execute(select(OutboxMessage.address, OutboxMessage.status).order_by(OutboxMessage.id))
+        ).all()
+    assert [tuple(r) for r in left] == [("b", "sent"), ("c", "failed"), ("d", "pending")]
+    assert await worker.sweep() == 0  # nothing more to do
+
+
+async def test_the_worker_takes_its_retention_from_the_settings(db: Database) -> None:
+    from bot.settings import load_settings
+
+    settings = load_settings(OUTBOX_KEEP_SENT_DAYS=7, OUTBOX_MAX_ATTEMPTS=3, _env_file=None)
+    worker = OutboxWorker.from_settings(db, {}, settings)
+    assert worker.keep_sent == timedelta(days=7) and worker.max_attempts == 3
