@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import upsert_insert
@@ -132,6 +132,11 @@ async def followers(session: AsyncSession, report: Report) -> int:
     return int(count or 0)
 
 
+# Literal, not bound: SQLite uses the partial index of open reports only for the very same
+# expression as its WHERE (migration 0006).
+OPEN_SQL = text("reports.status != 'closed'")
+
+
 async def nearby_open(
     session: AsyncSession,
     service_code: str,
@@ -158,7 +163,7 @@ async def nearby_open(
     for where in wheres:
         rows = await session.scalars(
             select(Report)
-            .where(Report.service_code == service_code, where, Report.status != "closed")
+            .where(Report.service_code == service_code, where, OPEN_SQL)
             .limit(200)  # no ORDER BY: sorting here would tempt the planner off the range index
         )
         candidates.update((r.id, r) for r in rows.all())
