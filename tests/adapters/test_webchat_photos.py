@@ -124,6 +124,7 @@ def _truncated() -> bytes:
         (_truncated(), "photo.jpg", "image/jpeg", 400, "damaged or incomplete"),
         (b"", "photo.jpg", "image/jpeg", 422, "Choose a photo"),
     ],
+    ids=["pdf-as-jpg", "text-as-png", "truncated-jpeg", "empty"],  # the PDF is timestamped: fixed names
 )
 async def test_what_is_not_a_photo_is_refused_and_nothing_is_kept(
     client: TestClient, hub: Hub, data: bytes, filename: str, ctype: str, status: int, says: str

@@ -138,6 +138,20 @@ def _truncated_jpeg() -> bytes:
         (png_claiming(30_000, 30_000), 413, "50 megapixels"),  # Pillow's own bomb check
         (png_claiming(10_000, 6_000), 413, "10,000 × 6,000 pixels"),  # ours, below Pillow's
     ],
+    # Named ids: the generated files carry timestamps, and pytest-xdist needs every worker
+    # to collect the very same test names.
+    ids=[
+        "pdf",
+        "text",
+        "gif",
+        "empty",
+        "truncated-jpeg",
+        "jpeg-start",
+        "png-start",
+        "webp-start",
+        "pillow-bomb",
+        "our-pixel-limit",
+    ],
 )
 async def test_what_is_not_a_usable_photo_is_refused_and_nothing_is_written(
     store: MediaStore, data: bytes, status: int, says: str
