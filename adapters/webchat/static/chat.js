@@ -37,6 +37,7 @@
   var lastId = 0;               // highest message id seen (for ?after=)
   var busy = false;             // one message in flight at a time
   var stick = true;             // follow new messages unless the resident scrolled up
+  var lastTop = 0;              // the log's scrollTop at the last scroll event: up or down?
   var pending = null;           // the "sending…" bubble of the message in flight
   var lastFailed = null;        // {text, clientId}: resending the same text reuses the id
   var events = null;            // the EventSource
@@ -351,6 +352,7 @@
 
   function scrollToEnd() {
     log.scrollTop = log.scrollHeight;
+    lastTop = log.scrollTop;
     stick = true;
     if (jump) jump.hidden = true;
   }
@@ -773,8 +775,14 @@
   });
   input.addEventListener("input", updateComposer);
 
+  // Only the resident scrolling up stops the following. A scroll event can also come after
+  // content grew (a photo getting its height once loaded): judged by position alone, that
+  // read as "not at the bottom any more" and left the reply under a new photo below the fold.
   log.addEventListener("scroll", function () {
-    stick = atBottom();
+    var top = log.scrollTop;
+    if (top < lastTop - 1) stick = atBottom();
+    else if (atBottom()) stick = true;
+    lastTop = top;
     if (stick && jump) jump.hidden = true;
   }, { passive: true });
 
