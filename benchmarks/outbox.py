@@ -28,7 +28,7 @@ from sqlalchemy import select, text, update
 from bot import migrate
 from bot.db import Database
 from bot.delivery.worker import WAITING_SQL, OutboxWorker
-from bot.models import OutboxMessage
+from bot.models import OUTBOX_WAITING, OutboxMessage
 from bot.timeutil import utcnow
 
 ADDRESSES = 2000
@@ -113,7 +113,7 @@ async def measure(db: Database, label: str) -> None:
         await session.execute(text("DROP INDEX ix_outbox_queue"))
     without_index = await timed(claim_and_put_back)
     async with db.transaction() as session:  # as migration 0006 made them
-        where = "WHERE status IN ('pending', 'sending')"
+        where = f"WHERE {OUTBOX_WAITING}"
         await session.execute(
             text(f"CREATE INDEX ix_outbox_waiting ON outbox (channel, address, id) {where}")
         )

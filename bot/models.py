@@ -110,6 +110,12 @@ class TranscriptMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+# The WHERE of the partial indexes (migration 0006). Queries that should use them say the
+# same words, literally: SQLite uses a partial index only for the very same expression.
+OUTBOX_WAITING = "status IN ('pending', 'sending')"
+REPORT_OPEN = "status != 'closed'"
+
+
 class OutboxMessage(Base):
     """A message to send later (status updates, staff replies); never dropped silently."""
 
@@ -124,14 +130,14 @@ class OutboxMessage(Base):
             "channel",
             "address",
             "id",
-            sqlite_where=text("status IN ('pending', 'sending')"),
-            postgresql_where=text("status IN ('pending', 'sending')"),
+            sqlite_where=text(OUTBOX_WAITING),
+            postgresql_where=text(OUTBOX_WAITING),
         ),
         Index(
             "ix_outbox_queue",
             "id",
-            sqlite_where=text("status IN ('pending', 'sending')"),
-            postgresql_where=text("status IN ('pending', 'sending')"),
+            sqlite_where=text(OUTBOX_WAITING),
+            postgresql_where=text(OUTBOX_WAITING),
         ),
         Index("ix_outbox_sent_at", "sent_at"),
     )
@@ -280,8 +286,8 @@ class Report(Base):
             "service_code",
             "lat",
             "lon",
-            sqlite_where=text("status != 'closed'"),
-            postgresql_where=text("status != 'closed'"),
+            sqlite_where=text(REPORT_OPEN),
+            postgresql_where=text(REPORT_OPEN),
         ),
     )
 

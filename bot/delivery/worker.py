@@ -23,7 +23,7 @@ from bot import metrics
 from bot.db import Database
 from bot.delivery.channel import Channel, DeliveryError
 from bot.messages import Outgoing, degrade
-from bot.models import OutboxMessage
+from bot.models import OUTBOX_WAITING, OutboxMessage
 from bot.settings import Settings
 from bot.timeutil import utcnow
 
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
 KEEP_SENT = timedelta(days=30)  # OUTBOX_KEEP_SENT_DAYS
 SWEEP_EVERY = timedelta(hours=1)
-WAITING_SQL = "outbox.status IN ('pending', 'sending')"  # the partial indexes' own words
+WAITING_SQL = f"outbox.{OUTBOX_WAITING}"  # the partial indexes' own words
 SWEEP_BATCH = 5000  # rows deleted per statement: short transactions, even after a long pause
 BASE_BACKOFF_S = 2.0
 MAX_BACKOFF_S = 3600.0

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db import upsert_insert
 from bot.delivery.outbox import Later, enqueue
 from bot.messages import Outgoing
-from bot.models import Report, ReportEvent, Subscription
+from bot.models import REPORT_OPEN, Report, ReportEvent, Subscription
 from knowledge.geo import degrees_box, distance_m, normalise_address
 
 STATUSES = ("open", "acknowledged", "in_progress", "closed")
@@ -134,7 +134,7 @@ async def followers(session: AsyncSession, report: Report) -> int:
 
 # Literal, not bound: SQLite uses the partial index of open reports only for the very same
 # expression as its WHERE (migration 0006).
-OPEN_SQL = text("reports.status != 'closed'")
+OPEN_SQL = text(f"reports.{REPORT_OPEN}")
 
 
 async def nearby_open(
