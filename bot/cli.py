@@ -262,9 +262,8 @@ def served_settings(settings: Settings, host: str, port: int) -> Settings:
 
 
 async def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from aiohttp import web
-
     from bot.media import MediaStore
+    from bot.web.connections import start_serving
     from bot.web.server import create_app
 
     host, port = _listen_address(args)
@@ -280,9 +279,14 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
         raise
     app = create_app(hub, deliver_outbox=False if args.no_outbox else None)
     app.on_cleanup.append(lambda _app: hub.close())
-    runner = web.AppRunner(app, handle_signals=True, shutdown_timeout=30)
-    await runner.setup()
-    await web.SockSite(runner, sock).start()
+    serving = await start_serving(
+        app,
+        sock,
+        header_timeout_s=settings.HTTP_HEADER_TIMEOUT_S,
+        per_address=settings.HTTP_MAX_CONNECTIONS_PER_ADDRESS,
+        exempt=settings.trusted_proxies,
+        handle_signals=True,
+    )
     log.info(
         "civic311 serving %s at http://%s:%s/ (channels: %s)",
         settings.CITY_NAME,
@@ -299,7 +303,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down: finishing messages in flight")
-    await runner.cleanup()
+    await serving.close()
     return 0
 
 

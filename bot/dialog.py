@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
 from bot.delivery.outbox import Later
+from bot.geocoding import GeocodingUnavailable, Place
 from bot.messages import Capabilities, Choice, Incoming, Outgoing
 
 if TYPE_CHECKING:
@@ -77,6 +78,27 @@ class Step:
     later: list[Later] = field(default_factory=list)
 
 
+class LookupNeeded(Exception):
+    """A dialog needs a place looked up on the network. The engine looks it up outside the
+    turn's transaction and runs the turn again with the answer, so no turn holds the write
+    lock (SQLite) or a conversation's row lock (PostgreSQL) while it waits on HTTP."""
+
+    def __init__(self, query: str) -> None:
+        super().__init__(query)
+        self.query = query
+
+
+@dataclass(slots=True)
+class Prepared:
+    """What a message needs from outside the database, kept across the attempts of one turn:
+    its understanding (worked out before the transaction opens) and places looked up."""
+
+    understander: Understander | None = None
+    understood: dict[str, Understanding] = field(default_factory=dict)
+    places: dict[str, Place | GeocodingUnavailable | None] = field(default_factory=dict)
+    counted: set[str] = field(default_factory=set)  # intents already in the metrics
+
+
 @dataclass(slots=True)
 class Context:
     """What a dialog may use during one turn."""
@@ -91,26 +113,40 @@ class Context:
     address: str = ""  # the channel's address of this conversation: where updates are sent later
     expired: bool = False  # the previous state had expired before this message
     misses: int = 0  # messages in a row before this one that the bot did not understand
-    _understander: Understander | None = None  # this turn's, never stored
-    _understood: dict[str, Understanding] = field(default_factory=dict)
+    prepared: Prepared = field(default_factory=Prepared)  # this turn's, never stored
+    # The engine's turns look places up outside their transaction (LookupNeeded);
+    # `civic311 ask`, which holds no lock anyone waits for, looks them up in place.
+    defer_lookups: bool = False
 
     async def knowledge(self) -> Understander:
         """The knowledge base, services and models of this moment, looked up once per turn
         so that every step of one turn sees the same revision."""
-        if self._understander is None:
-            self._understander = await self.services.knowledge.current(self.session)
-        return self._understander
+        if self.prepared.understander is None:
+            self.prepared.understander = await self.services.knowledge.current(self.session)
+        return self.prepared.understander
 
     async def understand(self, text: str) -> Understanding:
         """The message understood once per turn: the triage guard, the router and
         `civic311 ask` all ask for the same text."""
-        known = self._understood.get(text)
-        if known is not None:
-            return known
-        result = (await self.knowledge()).understand(text)
-        self._understood[text] = result
-        metrics.INTENTS.labels(result.intent).inc()
+        result = self.prepared.understood.get(text)
+        if result is None:
+            result = (await self.knowledge()).understand(text)
+            self.prepared.understood[text] = result
+        if text not in self.prepared.counted:
+            self.prepared.counted.add(text)
+            metrics.INTENTS.labels(result.intent).inc()
         return result
+
+    async def geocode(self, query: str) -> Place | None:
+        """A typed place on the city map (None: not found). Raises GeocodingUnavailable."""
+        if query in self.prepared.places:
+            found = self.prepared.places[query]
+            if isinstance(found, GeocodingUnavailable):
+                raise found
+            return found
+        if self.defer_lookups:
+            raise LookupNeeded(query)
+        return await self.services.geocoder.geocode(query)
 
     async def dispatch(self, name: str, state: State, incoming: Incoming) -> Step:
         """Hand the message to another dialog by its registered name, so dialogs that pass

@@ -19,10 +19,11 @@ from typing import Any
 from sqlalchemy import select
 
 from bot import metrics
-from bot.db import Database
+from bot.db import Database, connection_lost
 from bot.delivery.outbox import enqueue
 from bot.delivery.transcript import TranscriptEntry
-from bot.dialog import Context, DialogRegistry, State, Step
+from bot.dialog import Context, DialogRegistry, LookupNeeded, Prepared, State, Step
+from bot.geocoding import GeocodingUnavailable, Place
 from bot.messages import PLAIN_TEXT, Capabilities, Incoming, Outgoing, normalise, resolve_choice
 from bot.models import Conversation, TranscriptMessage, Turn
 from bot.services import Services
@@ -50,6 +51,11 @@ CANCEL_WORDS = frozenset(
 )
 HELP_WORDS = frozenset({"help", "help me", "menu", "options", "what can you do", "commands"})
 START_COMMANDS = frozenset({"start", "/start"})
+# A turn whose PostgreSQL connection died is run again on a new one this many times in all.
+# (On SQLite a failure is a lock held past the busy timeout: waiting again would only double
+# the resident's wait, so it is a 503 at once.)
+TURN_ATTEMPTS = 3
+MAX_LOOKUPS = 3  # place lookups one turn may ask for (one is usual)
 
 
 def global_command(text: str) -> str | None:
@@ -97,18 +103,53 @@ class Engine:
     async def handle(self, incoming: Incoming) -> TurnResult:
         started = time.perf_counter()
         incoming = incoming.cleaned()  # whatever the channel let through, stored and read safely
-        try:
-            async with self.db.transaction() as session:
-                result = await self._turn(session, incoming)
-        except Exception:
-            metrics.TURNS.labels(incoming.channel, "error").inc()
-            raise
+        prepared = await self._prepare(incoming)
+        attempt, lookups = 1, 0
+        while True:
+            try:
+                async with self.db.transaction() as session:
+                    result = await self._turn(session, incoming, prepared)
+                break
+            except LookupNeeded as need:  # rolled back: look it up unlocked, then run the turn again
+                lookups += 1
+                if lookups > MAX_LOOKUPS:
+                    raise RuntimeError(f"a turn asked for more than {MAX_LOOKUPS} place lookups") from None
+                prepared.places[need.query] = await self._look_up(need.query)
+            except Exception as exc:
+                if attempt < TURN_ATTEMPTS and not self.db.is_sqlite and connection_lost(exc):
+                    # The turn went with its connection; doing it again is safe: if the commit
+                    # did land, the message id is on record and the turn is replayed, not redone.
+                    log.info("turn %s lost its connection, trying again: %s", incoming.message_id, exc)
+                    metrics.TURN_RETRIES.inc()
+                    attempt += 1
+                    continue
+                metrics.TURNS.labels(incoming.channel, "error").inc()
+                raise
         outcome = "duplicate" if result.duplicate else "ok"
         metrics.TURNS.labels(incoming.channel, outcome).inc()
         metrics.TURN_SECONDS.observe(time.perf_counter() - started)
         return result
 
-    async def _turn(self, session: Any, incoming: Incoming) -> TurnResult:
+    async def _prepare(self, incoming: Incoming) -> Prepared:
+        """Understand the text before the turn's transaction opens: the model's few
+        milliseconds of CPU are then not spent holding SQLite's write lock, or a conversation's
+        row lock. Wasted only when the text turns out to answer a choice ("2")."""
+        prepared = Prepared()
+        text = incoming.text
+        if not text.strip() or incoming.choice or len(text) > self.max_chars or global_command(text):
+            return prepared
+        async with self.db.reading() as session:
+            prepared.understander = await self.services.knowledge.current(session)
+        prepared.understood[text] = prepared.understander.understand(text)
+        return prepared
+
+    async def _look_up(self, query: str) -> Place | GeocodingUnavailable | None:
+        try:
+            return await self.services.geocoder.geocode(query)
+        except GeocodingUnavailable as exc:
+            return exc
+
+    async def _turn(self, session: Any, incoming: Incoming, prepared: Prepared) -> TurnResult:
         now = utcnow()
         conversation = await self._lock_conversation(session, incoming, now)
 
@@ -124,7 +165,7 @@ class Engine:
             state = State()
 
         incoming, label = self._resolve_choice(incoming, state)
-        step = await self._run(session, conversation, state, incoming, now, expired)
+        step = await self._run(session, conversation, state, incoming, now, expired, prepared)
 
         asked = next((r for r in reversed(step.replies) if r.choices), None)
         # An interruption (help, a 911 warning) hands the same state back: the choices
@@ -231,6 +272,7 @@ class Engine:
         incoming: Incoming,
         now: datetime,
         expired: bool,
+        prepared: Prepared,
     ) -> Step:
         ctx = Context(
             session=session,
@@ -243,6 +285,8 @@ class Engine:
             address=incoming.conversation,
             expired=expired,
             misses=state.misses,
+            prepared=prepared,
+            defer_lookups=True,
         )
         if len(incoming.text) > self.max_chars:
             return Step(

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.db import Database
 from bot.delivery.channel import Channel
+from bot.delivery.feed import TranscriptFeed
 from bot.dialog import DialogRegistry
 from bot.engine import Engine
 from bot.geocoding import NoGeocoder
@@ -23,6 +24,7 @@ class Hub:
     services: Services
     dialogs: DialogRegistry
     engine: Engine
+    feed: TranscriptFeed  # wakes this process's open chat pages
     plugins: list[AdapterPlugin] = field(default_factory=list)
     channels: dict[str, Channel] = field(default_factory=dict)
 
@@ -46,7 +48,7 @@ def build_hub(settings: Settings, *, plugins: list[AdapterPlugin] | None = None)
         timeout=timedelta(minutes=settings.CONVERSATION_TIMEOUT_MINUTES),
         max_chars=settings.MAX_MESSAGE_CHARS,
     )
-    hub = Hub(settings, db, services, dialogs, engine)
+    hub = Hub(settings, db, services, dialogs, engine, TranscriptFeed(db))
     hub.plugins = [p for p in (plugins if plugins is not None else adapter_plugins()) if p.enabled(hub)]
     for plugin in hub.plugins:
         for channel in plugin.channels(hub):

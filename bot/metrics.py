@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 TURNS = Counter("civic311_turns_total", "Incoming messages handled", ["channel", "outcome"])
+TURN_RETRIES = Counter("civic311_turn_retries_total", "Turns run again after their database connection died")
 TURN_SECONDS = Histogram("civic311_turn_seconds", "Time to handle one incoming message")
 INTENTS = Counter("civic311_intents_total", "What residents' messages were understood as", ["intent"])
 OUTBOX = Counter("civic311_outbox_total", "Outbox delivery attempts", ["channel", "outcome"])

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     # Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated):
     # behind one, every resident would otherwise share the proxy's per-address limits.
     TRUSTED_PROXIES: str | None = None
+    # Slow or stalled clients: a request's headers must arrive within this many seconds of the
+    # connection opening (or of its last answer), and its body within this many of its headers.
+    HTTP_HEADER_TIMEOUT_S: float = Field(20, gt=0, le=3600)
+    HTTP_BODY_TIMEOUT_S: float = Field(120, gt=0, le=3600)  # a 10 MB photo at ~0.7 Mbit/s
+    HTTP_MAX_CONNECTIONS_PER_ADDRESS: int = Field(128, ge=1, le=100_000)
 
     @property
     def webchat_session_idle(self) -> timedelta:

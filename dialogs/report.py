@@ -104,7 +104,7 @@ async def start(
         draft.place_hint = place_in(text)
     _add_photos(ctx, draft, incoming)
     if incoming.location is not None:
-        result = await take_place(ctx.services, draft, incoming)
+        result = await take_place(ctx, draft, incoming)
         if result.error:
             draft.forget_place()
     catalogue = await _catalogue(ctx)
@@ -339,7 +339,7 @@ async def _place(ctx: Context, step: str, draft: Draft, incoming: Incoming) -> S
     typed = draft.place_hint if incoming.choice == "hint" else None
     if incoming.choice and typed is None:
         return await advance(ctx, draft)
-    result = await take_place(ctx.services, draft, incoming, typed)
+    result = await take_place(ctx, draft, incoming, typed)
     if result.error:
         return await advance(ctx, draft, lead=result.error)
     return await advance(ctx, draft, lead=result.note or "")

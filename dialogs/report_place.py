@@ -12,9 +12,9 @@ import logging
 import re
 from dataclasses import dataclass
 
+from bot.dialog import Context
 from bot.geocoding import GeocodingUnavailable, NoGeocoder
 from bot.messages import Incoming, normalise
-from bot.services import Services
 from dialogs.report_draft import Draft
 from knowledge.geo import parse_coordinates
 
@@ -120,10 +120,9 @@ def _outside(city: str) -> str:
     )
 
 
-async def take_place(
-    services: Services, draft: Draft, incoming: Incoming, typed: str | None = None
-) -> PlaceResult:
+async def take_place(ctx: Context, draft: Draft, incoming: Incoming, typed: str | None = None) -> PlaceResult:
     """Understand a pin or a typed place and put it in the draft."""
+    services = ctx.services
     boundary = services.boundary
     city = services.settings.CITY_NAME
     if incoming.location is not None and typed is None:
@@ -156,7 +155,7 @@ async def take_place(
     draft.place, draft.place_label = text, text
     geocoder = services.geocoder
     try:
-        found = await geocoder.geocode(text)
+        found = await ctx.geocode(text)
     except GeocodingUnavailable as exc:
         log.warning("geocoder unavailable, keeping the typed place: %s", exc)
         return PlaceResult()

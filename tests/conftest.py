@@ -102,6 +102,11 @@ async def _prepared_template(backend: str, folder: Path) -> str:
         return _TEMPLATES[backend]
     if backend == "sqlite":
         shared = folder.parent / "civic311-template.db" if os.environ.get("PYTEST_XDIST_WORKER") else None
+        # A development shortcut: a template another run made (its civic311-template.db), for
+        # changes that leave the schema and the sample city alone. CI never sets it.
+        kept = os.environ.get("CIVIC311_TEST_SQLITE_TEMPLATE")
+        if kept and os.path.isfile(kept):  # noqa: ASYNC240 - once per run
+            shared = Path(kept)
         path = folder / "template.db"
         with _exclusive(folder.parent / "civic311-template.lock") if shared else contextlib.nullcontext():
             if shared is not None and shared.exists():

@@ -12,7 +12,7 @@ class WebChatPlugin(AdapterPlugin):
     name = NAME
 
     def channels(self, hub: Hub) -> list[Channel]:
-        return [TranscriptChannel(NAME, hub.db, CAPABILITIES)]
+        return [TranscriptChannel(NAME, hub.db, CAPABILITIES, written=hub.feed.nudge)]
 
     def setup_web(self, hub: Hub, app: web.Application) -> None:
         add_routes(hub, app)

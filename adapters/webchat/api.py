@@ -13,6 +13,7 @@ import html
 import json
 import re
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
@@ -44,7 +45,6 @@ NAME = "webchat"
 CAPABILITIES = Capabilities(buttons=True, photos=True, location_request=True, markdown=True, links=True)
 STATIC = Path(__file__).with_name("static")
 COOKIE = "civic311_chat"
-POLL_S = 1.0
 HEARTBEAT_S = 15.0
 SESSIONS_PER_IP_PER_MINUTE = 20
 CSP = (
@@ -163,6 +163,7 @@ def add_routes(hub: Hub, app: web.Application) -> None:
     """The page and the API on `serve`'s application (which holds the hub under HUB)."""
     app[PAGE] = _page(hub)
     app[STREAMS] = Counter()
+    app.cleanup_ctx.append(_feed_in_process)
     app.router.add_get("/", index)
     if STATIC.exists():
         app.router.add_static("/static", STATIC, append_version=False)
@@ -358,6 +359,7 @@ async def post_message(request: web.Request) -> web.Response:
             address, body.client_id, text=(body.text or "").strip(), choice=body.choice, location=location
         )
     )
+    hub.feed.nudge()  # the chat's other open windows in this process show the turn now
     return turn_response(result)
 
 
@@ -396,9 +398,18 @@ async def post_photo(request: web.Request) -> web.Response:
     except BaseException:
         store.discard(photo.key)
         raise
-    if result.duplicate:
+    if result.duplicate and not _shows_photo(result, photo.key):
         store.discard(photo.key)  # the first upload's photo is the one on record
+    hub.feed.nudge()
     return turn_response(result)
+
+
+def _shows_photo(result: TurnResult, key: str) -> bool:
+    """Whether the recorded turn holds this very photo: a turn retried on the server after
+    its commit landed is replayed, and its photo is the one on record, not a spare."""
+    return any(
+        photo.get("key") == key for entry in result.transcript for photo in entry.payload.get("photos") or ()
+    )
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -443,19 +454,36 @@ async def _open_stream(request: web.Request, address: str, after: int) -> web.St
 async def _stream(
     hub: Hub, response: web.StreamResponse, address: str, after: int, stopping: asyncio.Event
 ) -> None:
-    idle = 0.0
-    while not stopping.is_set():
-        rows = await messages_after(hub.db, NAME, address, after, limit=100)
-        for row in rows:
-            after = row.id
-            if _visible(row):
-                data = json.dumps(to_message(row), ensure_ascii=False)
-                await response.write(f"id: {row.id}\ndata: {data}\n\n".encode())
-                idle = 0.0
-        if idle >= HEARTBEAT_S:
-            await response.write(b": keep-alive\n\n")
-            idle = 0.0
-        try:
-            await asyncio.wait_for(stopping.wait(), timeout=POLL_S)
-        except TimeoutError:
-            idle += POLL_S
+    """Messages as they are written: the page sleeps until the process's transcript feed
+    wakes it (one poll per process, not one per page), then reads what is new."""
+    with hub.feed.watch(NAME, address) as woken:
+        while not stopping.is_set():
+            woken.clear()  # before reading: a message written meanwhile wakes us again
+            rows = await messages_after(hub.db, NAME, address, after, limit=100)
+            for row in rows:
+                after = row.id
+                if _visible(row):
+                    data = json.dumps(to_message(row), ensure_ascii=False)
+                    await response.write(f"id: {row.id}\ndata: {data}\n\n".encode())
+            if len(rows) == 100:
+                continue  # more to catch up on
+            if not await _woken_or_stopping(woken, stopping, HEARTBEAT_S):
+                await response.write(b": keep-alive\n\n")
+
+
+async def _woken_or_stopping(woken: asyncio.Event, stopping: asyncio.Event, within_s: float) -> bool:
+    waits = [asyncio.ensure_future(woken.wait()), asyncio.ensure_future(stopping.wait())]
+    try:
+        done, _ = await asyncio.wait(waits, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+    return bool(done)
+
+
+async def _feed_in_process(app: web.Application) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(app[HUB].feed.run(stop), name="transcript-feed")
+    yield
+    stop.set()
+    await task

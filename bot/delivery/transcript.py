@@ -6,6 +6,7 @@ the open page or terminal then picks up; no process memory is involved.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,10 +38,17 @@ class TranscriptEntry:
 
 
 class TranscriptChannel:
-    def __init__(self, name: str, db: Database, capabilities: Capabilities) -> None:
+    def __init__(
+        self,
+        name: str,
+        db: Database,
+        capabilities: Capabilities,
+        written: Callable[[], None] | None = None,
+    ) -> None:
         self.name = name
         self.db = db
         self.capabilities = capabilities
+        self.written = written  # told after each message is committed (wakes open pages)
 
     async def send(self, address: str, message: Outgoing) -> None:
         async with self.db.transaction() as session:
@@ -61,6 +69,8 @@ class TranscriptChannel:
                     created_at=utcnow(),
                 )
             )
+        if self.written is not None:
+            self.written()
 
 
 async def messages_after(

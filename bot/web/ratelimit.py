@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database
 from bot.models import RateCounter
@@ -15,8 +16,10 @@ async def hit(
     db: Database, key: str, *, limit: int, window: timedelta, now: datetime | None = None
 ) -> float | None:
     """Count one event for `key`; None if allowed, else seconds until it will be."""
-    now = now or utcnow()
-    async with db.transaction() as session:
+    moment = now or utcnow()
+
+    async def count(session: AsyncSession) -> float | None:
+        now = moment
         await session.execute(
             db.insert(RateCounter)
             .values(key=key, window_start=now, count=0)
@@ -32,3 +35,5 @@ async def hit(
             return max(1.0, (row.window_start + window - now).total_seconds())
         row.count += 1
         return None
+
+    return await db.run(count)

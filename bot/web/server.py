@@ -18,8 +18,10 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
+from bot.db import DRIVER_CONNECTION_ERRORS
 from bot.delivery.worker import OutboxWorker
 from bot.hub import Hub
+from bot.web.connections import BODY_TIMEOUT, body_deadline
 from bot.web.media_routes import add_media_routes
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,16 @@ async def security_headers(
     return response
 
 
+# What a database that is gone, restarting or locked raises: SQLAlchemy's wrappers, and the
+# driver's own errors where they surface unwrapped (asyncpg's "another operation is in
+# progress" from a connection whose backend was killed).
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    DBAPIError,
+    DisconnectionError,
+    SATimeoutError,
+    OSError,
+    *DRIVER_CONNECTION_ERRORS,
+)
 DATABASE_BUSY = "The service is busy for a moment. Please try again in a few seconds."
 RETRY_AFTER_S = 2
 
@@ -65,7 +77,7 @@ async def database_unavailable(
     The turn it interrupted was rolled back whole, so trying again is safe."""
     try:
         return await handler(request)
-    except (DBAPIError, DisconnectionError, SATimeoutError, OSError) as exc:
+    except UNAVAILABLE as exc:
         if isinstance(exc, ConnectionResetError):  # the client went away: nothing to answer
             raise
         if isinstance(exc, IntegrityError | DataError | ProgrammingError | NotSupportedError):
@@ -78,9 +90,11 @@ async def database_unavailable(
 
 def create_app(hub: Hub, *, deliver_outbox: bool | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[security_headers, database_unavailable], client_max_size=12 * 1024 * 1024
+        middlewares=[security_headers, database_unavailable, body_deadline],
+        client_max_size=12 * 1024 * 1024,
     )
     app[HUB] = hub
+    app[BODY_TIMEOUT] = hub.settings.HTTP_BODY_TIMEOUT_S
     app[STOPPING] = asyncio.Event()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

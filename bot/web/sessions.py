@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database
 from bot.models import WebSession
@@ -28,10 +29,13 @@ async def create(db: Database) -> tuple[str, str]:
     token = secrets.token_urlsafe(TOKEN_BYTES)
     address = "w-" + secrets.token_hex(12)
     now = utcnow()
-    async with db.transaction() as session:
+
+    async def add(session: AsyncSession) -> None:
         session.add(
             WebSession(token_hash=token_hash(token), address=address, created_at=now, last_seen_at=now)
         )
+
+    await db.run(add)
     return token, address
 
 
@@ -47,12 +51,12 @@ async def resolve(
     if not token or len(token) > 200:
         return None
     hashed = token_hash(token)
-    async with db.reading() as session:
-        row = (
-            await session.execute(
-                select(WebSession.address, WebSession.last_seen_at).where(WebSession.token_hash == hashed)
-            )
-        ).first()
+
+    async def find(session: AsyncSession) -> Row[str, datetime] | None:
+        query = select(WebSession.address, WebSession.last_seen_at).where(WebSession.token_hash == hashed)
+        return (await session.execute(query)).first()
+
+    row = await db.run(find, read_only=True)
     if row is None:
         return None
     address, last_seen = row
@@ -60,8 +64,11 @@ async def resolve(
     if max_idle is not None and last_seen <= now - max_idle:
         return None
     if seen and last_seen < now - TOUCH_EVERY:
-        async with db.transaction() as session:
+
+        async def touch(session: AsyncSession) -> None:
             await session.execute(
                 update(WebSession).where(WebSession.token_hash == hashed).values(last_seen_at=now)
             )
+
+        await db.run(touch)
     return str(address)
