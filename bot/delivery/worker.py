@@ -5,6 +5,11 @@ share the queue; a claimed row carries a lease, so a worker that dies while
 sending leaves it to be claimed again rather than lost. A conversation's
 messages go out in order: a row is due only when no earlier row to the same
 address is still waiting. After the last attempt a row is kept as `failed`.
+
+Throughput comes from batches: one statement claims a batch (at most one row per
+address, so its rows can be sent at once without reordering anyone's messages),
+the sends run concurrently, and one transaction records the whole batch's outcomes.
+The hot loop issues Core statements and builds no ORM objects.
 """
 
 from __future__ import annotations
@@ -13,8 +18,12 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Mapping
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, or_, select, text, update
 from sqlalchemy.orm import aliased
@@ -30,8 +39,11 @@ from bot.timeutil import utcnow
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+BATCH = 100  # rows a claim takes: two transactions carry this many messages
+CONCURRENCY = 8  # sends in flight at once; well under the database pool, which channels share
 KEEP_SENT = timedelta(days=30)  # OUTBOX_KEEP_SENT_DAYS
 SWEEP_EVERY = timedelta(hours=1)
+COUNT_EVERY_S = 1.0  # how often the pending gauge is refreshed while batches keep coming
 WAITING_SQL = f"outbox.{OUTBOX_WAITING}"  # the partial indexes' own words
 SWEEP_BATCH = 5000  # rows deleted per statement: short transactions, even after a long pause
 BASE_BACKOFF_S = 2.0
@@ -44,11 +56,43 @@ def backoff(attempts: int, base_s: float = BASE_BACKOFF_S) -> float:
     return float(delay * random.uniform(0.8, 1.2))
 
 
+def _kind(outcome: _Outcome, max_attempts: int) -> str:
+    """What the metrics call an outcome: sent, retry (tried again later) or failed (kept)."""
+    if outcome.error is None:
+        return "sent"
+    if outcome.permanent or outcome.row.attempts >= max_attempts:
+        return "failed"
+    return "retry"
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """One row as this worker's claim took it: `attempts` (counting this claim) is the
+    claim's token, so an outcome is recorded only while the row is still ours."""
+
+    id: int
+    channel: str
+    address: str
+    payload: dict[str, Any]
+    attempts: int
+    lease_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    row: Claimed
+    error: str | None = None  # None: sent
+    retry_after: float | None = None
+    permanent: bool = False
+
+
 class OutboxWorker:
-    """`lease` is how long a claimed row is this worker's before another may take it
-    (it must outlast sending one batch); `base_backoff_s` is the first retry's delay when
-    the platform names none. Both are for operators and tests; the defaults suit production.
-    `clock` is where the worker reads the time, so tests move it instead of sleeping."""
+    """`batch` is how many rows (each to a different address) one claim takes; `concurrency`
+    how many of them are being sent at once. `lease` is how long a claimed row is this
+    worker's before another may take it (it must outlast sending one batch); `base_backoff_s`
+    is the first retry's delay when the platform names none. All are for operators and tests;
+    the defaults suit production. `clock` is where the worker reads the time, so tests move it
+    instead of sleeping."""
 
     def __init__(
         self,
@@ -56,7 +100,8 @@ class OutboxWorker:
         channels: Mapping[str, Channel],
         *,
         max_attempts: int = 8,
-        batch: int = 20,
+        batch: int = BATCH,
+        concurrency: int = CONCURRENCY,
         lease: timedelta = LEASE,
         base_backoff_s: float = BASE_BACKOFF_S,
         clock: Callable[[], datetime] = utcnow,
@@ -66,11 +111,13 @@ class OutboxWorker:
         self.channels = channels
         self.max_attempts = max_attempts
         self.batch = batch
+        self.concurrency = max(1, concurrency)
         self.lease = lease
         self.base_backoff_s = base_backoff_s
         self.clock = clock
         self.keep_sent = keep_sent
         self._swept_at: datetime | None = None
+        self._counted_at: float | None = None
 
     @classmethod
     def from_settings(cls, db: Database, channels: Mapping[str, Channel], settings: Settings) -> OutboxWorker:
@@ -81,9 +128,14 @@ class OutboxWorker:
             keep_sent=timedelta(days=settings.OUTBOX_KEEP_SENT_DAYS),
         )
 
-    async def claim(self) -> list[OutboxMessage]:
-        """Take up to a batch of due rows for this worker, each for one lease."""
+    async def claim(self) -> list[Claimed]:
+        """Take up to a batch of due rows for this worker, each for one lease, in one
+        statement. A row is due only when no earlier row to its address still waits, so a
+        claim holds at most one row per address: the oldest one waiting."""
+        if not self.channels:
+            return []
         now = self.clock()
+        lease_until = now + self.lease
         # The waiting test is literal, not bound: SQLite uses a partial index only when the
         # query says the very same thing as the index's WHERE.
         earlier = aliased(OutboxMessage, name="earlier")
@@ -93,90 +145,151 @@ class OutboxWorker:
             earlier.id < OutboxMessage.id,
             text(WAITING_SQL.replace("outbox.", "earlier.")),
         )
-        waiting = text(WAITING_SQL)
         due = or_(
             and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
             and_(OutboxMessage.status == "sending", OutboxMessage.lease_until <= now),
         )
-        query = (
-            select(OutboxMessage)
+        candidates = (
+            select(OutboxMessage.id)
             # `waiting` repeats what `due` implies, in the words of the partial indexes of
             # waiting rows, so the database reads the queue rather than the history.
-            .where(waiting, due, OutboxMessage.channel.in_(list(self.channels)), ~blocked)
+            .where(text(WAITING_SQL), due, OutboxMessage.channel.in_(list(self.channels)), ~blocked)
             .order_by(OutboxMessage.id)
             .limit(self.batch)
         )
         if self.db.supports_row_locks:
-            query = query.with_for_update(skip_locked=True, of=OutboxMessage)
-        async with self.db.transaction() as session:
-            rows = list((await session.scalars(query)).all())
-            for row in rows:
-                row.status = "sending"
-                row.lease_until = now + self.lease
-                row.attempts += 1
+            # Rows another worker's claim is taking right now are skipped, not waited for;
+            # once that claim commits they are `sending` under its lease, so not due.
+            candidates = candidates.with_for_update(skip_locked=True, of=OutboxMessage)
+        take = (
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(candidates))
+            .values(status="sending", lease_until=lease_until, attempts=OutboxMessage.attempts + 1)
+            .returning(
+                OutboxMessage.id,
+                OutboxMessage.channel,
+                OutboxMessage.address,
+                OutboxMessage.payload,
+                OutboxMessage.attempts,
+            )
+        )
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(take)
+            rows = [
+                Claimed(r.id, r.channel, r.address, r.payload, r.attempts, lease_until) for r in result.all()
+            ]
+        rows.sort(key=lambda r: r.id)  # RETURNING promises no order
         return rows
 
     async def run_once(self) -> int:
         """Deliver what is due now; returns how many rows were tried."""
         rows = await self.claim()
-        for row in rows:
-            await self.deliver(row)
+        if rows:
+            await self.deliver_batch(rows)
         return len(rows)
 
-    async def deliver(self, row: OutboxMessage) -> None:
+    async def deliver(self, row: Claimed) -> None:
         """Send one claimed row and record the outcome of that claim."""
+        await self.deliver_batch([row])
+
+    async def deliver_batch(self, rows: Sequence[Claimed]) -> None:
+        """Send claimed rows, up to `concurrency` at a time, then record every outcome in
+        one transaction. The rows must be to different addresses (as a claim gives them):
+        that is what lets them go out at once without reordering anyone's messages."""
+        if len({(r.channel, r.address) for r in rows}) < len(rows):
+            raise ValueError("one batch holds at most one message per address")
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def attempt(row: Claimed) -> _Outcome | None:
+            async with limit:
+                return await self._send(row)
+
+        if len(rows) == 1 or self.concurrency == 1:
+            outcomes = [await self._send(row) for row in rows]
+        else:
+            outcomes = list(await asyncio.gather(*(attempt(row) for row in rows)))
+        await self._record([o for o in outcomes if o is not None])
+
+    async def _send(self, row: Claimed) -> _Outcome | None:
+        """None when the claim is no longer surely ours and nothing was sent."""
         # A batch that took longer than its lease may have been claimed again by another
         # worker: send only while the claim is surely ours, or the message goes out twice.
         margin = min(timedelta(seconds=5), self.lease / 10)
-        if row.lease_until is None or self.clock() >= row.lease_until - margin:
+        if self.clock() >= row.lease_until - margin:
             log.info("outbox %s: lease ran out before sending; left for the next claim", row.id)
-            return
+            return None
         channel = self.channels[row.channel]
-        message = degrade(Outgoing.from_json(row.payload), channel.capabilities)
         try:
+            message = degrade(Outgoing.from_json(row.payload), channel.capabilities)
             await channel.send(row.address, message)
         except DeliveryError as exc:
-            await self._failed(row, str(exc), exc.retry_after, exc.permanent)
+            return _Outcome(row, str(exc), exc.retry_after, exc.permanent)
         except Exception as exc:  # a bug or an unexpected library error: retry, keep the reason
             log.exception("outbox %s: unexpected error sending to %s", row.id, row.channel)
-            await self._failed(row, f"{type(exc).__name__}: {exc}", None, False)
-        else:
-            await self._set(row, status="sent", sent_at=self.clock(), lease_until=None, last_error=None)
-            metrics.OUTBOX.labels(row.channel, "sent").inc()
+            return _Outcome(row, f"{type(exc).__name__}: {exc}")
+        return _Outcome(row)
 
-    async def _failed(
-        self, row: OutboxMessage, reason: str, retry_after: float | None, permanent: bool
-    ) -> None:
-        if permanent or row.attempts >= self.max_attempts:
-            log.warning("outbox %s to %s failed for good: %s", row.id, row.channel, reason)
-            await self._set(row, status="failed", lease_until=None, last_error=reason[:2000])
-            metrics.OUTBOX.labels(row.channel, "failed").inc()
+    async def _record(self, outcomes: Sequence[_Outcome]) -> None:
+        """Record the outcomes of our claims only: each claim counts one attempt, so a row
+        whose attempts moved on was claimed again, and the other worker's outcome stands.
+        The sent rows of a batch are one statement per attempt count (usually one)."""
+        if not outcomes:
             return
-        delay = retry_after if retry_after is not None else backoff(row.attempts, self.base_backoff_s)
-        await self._set(
-            row,
-            status="pending",
-            lease_until=None,
-            last_error=reason[:2000],
-            next_attempt_at=self.clock() + timedelta(seconds=delay),
-        )
-        metrics.OUTBOX.labels(row.channel, "retry").inc()
-
-    async def _set(self, row: OutboxMessage, **values: object) -> None:
-        """Record the outcome of our claim only: each claim counts one attempt, so a row
-        whose attempts moved on was claimed again, and the other worker's outcome stands."""
-        async with self.db.transaction() as session:
-            result = await session.execute(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id == row.id,
-                    OutboxMessage.status == "sending",
-                    OutboxMessage.attempts == row.attempts,
+        now = self.clock()
+        sent: dict[int, list[int]] = defaultdict(list)
+        failed: list[tuple[_Outcome, dict[str, object]]] = []
+        for outcome in outcomes:
+            if outcome.error is None:
+                sent[outcome.row.attempts].append(outcome.row.id)
+            else:
+                failed.append((outcome, self._failure(outcome, now)))
+        lost = 0
+        async with self.db.engine.begin() as conn:
+            for attempts, ids in sent.items():
+                result = await conn.execute(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id.in_(ids),
+                        OutboxMessage.status == "sending",
+                        OutboxMessage.attempts == attempts,
+                    )
+                    .values(status="sent", sent_at=now, lease_until=None, last_error=None)
                 )
-                .values(**values)
+                lost += len(ids) - result.rowcount
+            for outcome, values in failed:
+                result = await conn.execute(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id == outcome.row.id,
+                        OutboxMessage.status == "sending",
+                        OutboxMessage.attempts == outcome.row.attempts,
+                    )
+                    .values(**values)
+                )
+                lost += 1 - result.rowcount
+        if lost:
+            log.warning(
+                "outbox: %d rows were claimed again by another worker while this one was sending", lost
             )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            log.warning("outbox %s: claimed again by another worker while this one was sending", row.id)
+        counts: Counter[tuple[str, str]] = Counter()
+        for outcome in outcomes:
+            counts[(outcome.row.channel, _kind(outcome, self.max_attempts))] += 1
+        for (channel, kind), n in counts.items():
+            metrics.OUTBOX.labels(channel, kind).inc(n)
+
+    def _failure(self, outcome: _Outcome, now: datetime) -> dict[str, object]:
+        row, reason = outcome.row, (outcome.error or "")[:2000]
+        if _kind(outcome, self.max_attempts) == "failed":
+            log.warning("outbox %s to %s failed for good: %s", row.id, row.channel, reason)
+            return {"status": "failed", "lease_until": None, "last_error": reason}
+        retry_after = outcome.retry_after
+        delay = retry_after if retry_after is not None else backoff(row.attempts, self.base_backoff_s)
+        return {
+            "status": "pending",
+            "lease_until": None,
+            "last_error": reason,
+            "next_attempt_at": now + timedelta(seconds=delay),
+        }
 
     async def sweep(self) -> int:
         """Delete sent rows older than `keep_sent`; returns how many. Failed rows stay, for
@@ -206,24 +319,31 @@ class OutboxWorker:
                 log.info("outbox: deleted %d sent messages older than %s", removed, self.keep_sent)
 
     async def pending_count(self) -> int:
+        # In the partial indexes' words, so the count reads the queue, not the history.
         async with self.db.reading() as session:
             count = await session.scalar(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(OutboxMessage.status.in_(("pending", "sending")))
+                select(func.count()).select_from(OutboxMessage).where(text(WAITING_SQL))
             )
         return int(count or 0)
+
+    async def _count_when_due(self) -> None:
+        """The pending gauge at most once a second: counting the queue after every batch
+        would cost a scan of it per batch while a backlog drains."""
+        now = time.monotonic()
+        if self._counted_at is None or now - self._counted_at >= COUNT_EVERY_S:
+            self._counted_at = now
+            metrics.OUTBOX_PENDING.set(await self.pending_count())
 
     async def run_forever(self, stop: asyncio.Event, *, idle_s: float = 1.0) -> None:
         """Poll until `stop` is set; a message being sent when it is set is finished."""
         while not stop.is_set():
             try:
                 tried = await self.run_once()
-                metrics.OUTBOX_PENDING.set(await self.pending_count())
+                await self._count_when_due()
                 await self._sweep_when_due()
             except Exception:
                 log.exception("outbox loop error; retrying shortly")
                 tried = 0
-            if tried == 0:
+            if tried == 0:  # a full or partial batch: claim again at once, the queue may hold more
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=idle_s)
