@@ -30,7 +30,7 @@ from sqlalchemy.orm import aliased
 
 from bot import metrics
 from bot.db import Database
-from bot.delivery.channel import Channel, DeliveryError
+from bot.delivery.channel import BatchChannel, Channel, DeliveryError
 from bot.messages import Outgoing, degrade
 from bot.models import OUTBOX_WAITING, OutboxMessage
 from bot.settings import Settings
@@ -193,31 +193,49 @@ class OutboxWorker:
         await self.deliver_batch([row])
 
     async def deliver_batch(self, rows: Sequence[Claimed]) -> None:
-        """Send claimed rows, up to `concurrency` at a time, then record every outcome in
-        one transaction. The rows must be to different addresses (as a claim gives them):
-        that is what lets them go out at once without reordering anyone's messages."""
+        """Send claimed rows, up to `concurrency` sends at a time (a channel that takes a
+        batch gets its rows in one call), then record every outcome in one transaction.
+        The rows must be to different addresses (as a claim gives them): that is what lets
+        them go out at once without reordering anyone's messages."""
         if len({(r.channel, r.address) for r in rows}) < len(rows):
             raise ValueError("one batch holds at most one message per address")
-        limit = asyncio.Semaphore(self.concurrency)
-
-        async def attempt(row: Claimed) -> _Outcome | None:
-            async with limit:
-                return await self._send(row)
-
-        if len(rows) == 1 or self.concurrency == 1:
-            outcomes = [await self._send(row) for row in rows]
-        else:
-            outcomes = list(await asyncio.gather(*(attempt(row) for row in rows)))
-        await self._record([o for o in outcomes if o is not None])
-
-    async def _send(self, row: Claimed) -> _Outcome | None:
-        """None when the claim is no longer surely ours and nothing was sent."""
         # A batch that took longer than its lease may have been claimed again by another
         # worker: send only while the claim is surely ours, or the message goes out twice.
         margin = min(timedelta(seconds=5), self.lease / 10)
-        if self.clock() >= row.lease_until - margin:
-            log.info("outbox %s: lease ran out before sending; left for the next claim", row.id)
-            return None
+        now = self.clock()
+        ours = []
+        for row in rows:
+            if now >= row.lease_until - margin:
+                log.info("outbox %s: lease ran out before sending; left for the next claim", row.id)
+            else:
+                ours.append(row)
+        limit = asyncio.Semaphore(self.concurrency)
+        singles: list[Claimed] = []
+        together: dict[str, tuple[BatchChannel, list[Claimed]]] = {}
+        for row in ours:
+            channel = self.channels[row.channel]
+            if isinstance(channel, BatchChannel):
+                together.setdefault(row.channel, (channel, []))[1].append(row)
+            else:
+                singles.append(row)
+
+        async def one(row: Claimed) -> list[_Outcome]:
+            async with limit:
+                return [await self._send(row)]
+
+        async def many(channel: BatchChannel, batch: list[Claimed]) -> list[_Outcome]:
+            async with limit:
+                return await self._send_batch(channel, batch)
+
+        sends = [one(row) for row in singles]
+        sends += [many(channel, batch) for channel, batch in together.values()]
+        if len(sends) == 1:
+            outcomes = await sends[0]
+        else:
+            outcomes = [o for done in await asyncio.gather(*sends) for o in done]
+        await self._record(outcomes)
+
+    async def _send(self, row: Claimed) -> _Outcome:
         channel = self.channels[row.channel]
         try:
             message = degrade(Outgoing.from_json(row.payload), channel.capabilities)
@@ -228,6 +246,24 @@ class OutboxWorker:
             log.exception("outbox %s: unexpected error sending to %s", row.id, row.channel)
             return _Outcome(row, f"{type(exc).__name__}: {exc}")
         return _Outcome(row)
+
+    async def _send_batch(self, channel: BatchChannel, rows: list[Claimed]) -> list[_Outcome]:
+        try:
+            messages = [
+                (row.address, degrade(Outgoing.from_json(row.payload), channel.capabilities)) for row in rows
+            ]
+            errors = await channel.send_batch(messages)
+            if len(errors) != len(rows):
+                raise RuntimeError(f"{len(errors)} outcomes for {len(rows)} messages")
+        except DeliveryError as exc:
+            return [_Outcome(row, str(exc), exc.retry_after, exc.permanent) for row in rows]
+        except Exception as exc:  # as for one message: retry them all, keep the reason
+            log.exception("outbox: unexpected error sending %d messages to %s", len(rows), channel.name)
+            return [_Outcome(row, f"{type(exc).__name__}: {exc}") for row in rows]
+        return [
+            _Outcome(row) if error is None else _Outcome(row, str(error), error.retry_after, error.permanent)
+            for row, error in zip(rows, errors, strict=True)
+        ]
 
     async def _record(self, outcomes: Sequence[_Outcome]) -> None:
         """Record the outcomes of our claims only: each claim counts one attempt, so a row
