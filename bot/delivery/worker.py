@@ -23,7 +23,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, delete, exists, func, or_, select, text, update
 from sqlalchemy.orm import aliased
@@ -84,6 +84,7 @@ class _Outcome:
     error: str | None = None  # None: sent
     retry_after: float | None = None
     permanent: bool = False
+    released: bool = False  # not sent: the lease ran out first; the claim is given back
 
 
 class OutboxWorker:
@@ -199,33 +200,30 @@ class OutboxWorker:
         them go out at once without reordering anyone's messages."""
         if len({(r.channel, r.address) for r in rows}) < len(rows):
             raise ValueError("one batch holds at most one message per address")
-        # A batch that took longer than its lease may have been claimed again by another
-        # worker: send only while the claim is surely ours, or the message goes out twice.
-        margin = min(timedelta(seconds=5), self.lease / 10)
-        now = self.clock()
-        ours = []
-        for row in rows:
-            if now >= row.lease_until - margin:
-                log.info("outbox %s: lease ran out before sending; left for the next claim", row.id)
-            else:
-                ours.append(row)
         limit = asyncio.Semaphore(self.concurrency)
         singles: list[Claimed] = []
         together: dict[str, tuple[BatchChannel, list[Claimed]]] = {}
-        for row in ours:
+        takes_batches: dict[str, bool] = {}  # a Protocol isinstance check is slow: once a channel
+        for row in rows:
             channel = self.channels[row.channel]
-            if isinstance(channel, BatchChannel):
-                together.setdefault(row.channel, (channel, []))[1].append(row)
+            if row.channel not in takes_batches:
+                takes_batches[row.channel] = isinstance(channel, BatchChannel)
+            if takes_batches[row.channel]:
+                together.setdefault(row.channel, (cast(BatchChannel, channel), []))[1].append(row)
             else:
                 singles.append(row)
 
         async def one(row: Claimed) -> list[_Outcome]:
             async with limit:
+                if not self._still_ours(row):
+                    return [_Outcome(row, released=True)]
                 return [await self._send(row)]
 
         async def many(channel: BatchChannel, batch: list[Claimed]) -> list[_Outcome]:
             async with limit:
-                return await self._send_batch(channel, batch)
+                ours = [row for row in batch if self._still_ours(row)]
+                late = [_Outcome(row, released=True) for row in batch if row not in ours]
+                return late + (await self._send_batch(channel, ours) if ours else [])
 
         sends = [one(row) for row in singles]
         sends += [many(channel, batch) for channel, batch in together.values()]
@@ -234,6 +232,16 @@ class OutboxWorker:
         else:
             outcomes = [o for done in await asyncio.gather(*sends) for o in done]
         await self._record(outcomes)
+
+    def _still_ours(self, row: Claimed) -> bool:
+        """Whether the claim surely still holds, checked just before sending: a batch that
+        took longer than its lease may have been claimed again by another worker, and a
+        send after that could go out twice."""
+        margin = min(timedelta(seconds=5), self.lease / 10)
+        if self.clock() < row.lease_until - margin:
+            return True
+        log.info("outbox %s: lease ran out before sending; put back for the next claim", row.id)
+        return False
 
     async def _send(self, row: Claimed) -> _Outcome:
         channel = self.channels[row.channel]
@@ -273,25 +281,32 @@ class OutboxWorker:
             return
         now = self.clock()
         sent: dict[int, list[int]] = defaultdict(list)
+        released: dict[int, list[int]] = defaultdict(list)
         failed: list[tuple[_Outcome, dict[str, object]]] = []
         for outcome in outcomes:
-            if outcome.error is None:
+            if outcome.released:
+                released[outcome.row.attempts].append(outcome.row.id)
+            elif outcome.error is None:
                 sent[outcome.row.attempts].append(outcome.row.id)
             else:
                 failed.append((outcome, self._failure(outcome, now)))
+        done = {"status": "sent", "sent_at": now, "lease_until": None, "last_error": None}
+        # Given back as it was before the claim: it was not an attempt, and it is due at once.
+        back = {"status": "pending", "lease_until": None, "attempts": OutboxMessage.attempts - 1}
         lost = 0
         async with self.db.engine.begin() as conn:
-            for attempts, ids in sent.items():
-                result = await conn.execute(
-                    update(OutboxMessage)
-                    .where(
-                        OutboxMessage.id.in_(ids),
-                        OutboxMessage.status == "sending",
-                        OutboxMessage.attempts == attempts,
+            for values, groups in ((done, sent), (back, released)):
+                for attempts, ids in groups.items():
+                    result = await conn.execute(
+                        update(OutboxMessage)
+                        .where(
+                            OutboxMessage.id.in_(ids),
+                            OutboxMessage.status == "sending",
+                            OutboxMessage.attempts == attempts,
+                        )
+                        .values(**values)
                     )
-                    .values(status="sent", sent_at=now, lease_until=None, last_error=None)
-                )
-                lost += len(ids) - result.rowcount
+                    lost += len(ids) - result.rowcount
             for outcome, values in failed:
                 result = await conn.execute(
                     update(OutboxMessage)
@@ -309,6 +324,8 @@ class OutboxWorker:
             )
         counts: Counter[tuple[str, str]] = Counter()
         for outcome in outcomes:
+            if outcome.released:
+                continue
             counts[(outcome.row.channel, _kind(outcome, self.max_attempts))] += 1
         for (channel, kind), n in counts.items():
             metrics.OUTBOX.labels(channel, kind).inc(n)

@@ -15,9 +15,10 @@ from sqlalchemy import select, update
 from bot.db import Database
 from bot.delivery.channel import DeliveryError
 from bot.delivery.outbox import Later, enqueue
+from bot.delivery.transcript import TranscriptChannel, messages_after
 from bot.delivery.worker import OutboxWorker, backoff
-from bot.messages import Capabilities, Outgoing
-from bot.models import OutboxMessage
+from bot.messages import PLAIN_TEXT, Capabilities, Outgoing
+from bot.models import Conversation, OutboxMessage
 from bot.timeutil import utcnow
 
 
@@ -355,3 +356,50 @@ async def test_two_workers_on_separate_connections_deliver_each_row_exactly_once
     assert {(s, attempts) for s, attempts, _ in await statuses(db)} == {("sent", 1)}
     if db.supports_row_locks:
         assert all(batches)  # both took part
+
+
+async def test_a_transcript_channel_takes_a_batch_in_one_call_and_refuses_unknown_addresses(
+    db: Database,
+) -> None:
+    clock = Clock()
+    async with db.transaction() as s:
+        s.add_all([Conversation(channel="web", address=a, state={}) for a in ("x1", "x2")])
+    async with db.transaction() as s:
+        for address, text in [("x1", "one"), ("nobody", "lost"), ("x2", "two"), ("x1", "three")]:
+            enqueue(s, Later("web", address, Outgoing(text)), clock())
+    channel = TranscriptChannel("web", db, PLAIN_TEXT)
+    worker = OutboxWorker(db, {"web": channel}, clock=clock)
+    assert await worker.run_once() == 3  # x1's first, nobody's and x2's, in one send_batch
+    assert await worker.run_once() == 1  # x1's second, once its first was written
+    assert [e.payload["text"] for e in await messages_after(db, "web", "x1")] == ["one", "three"]
+    assert [e.payload for e in await messages_after(db, "web", "x2")] == [
+        {"from": "bot", "later": True, **Outgoing("two").to_json()}
+    ]
+    assert await statuses(db) == [
+        ("sent", 1, None),
+        ("failed", 1, "no web conversation nobody"),  # refused for good, not retried
+        ("sent", 1, None),
+        ("sent", 1, None),
+    ]
+    with pytest.raises(DeliveryError) as refused:  # one message at a time says the same
+        await channel.send("nobody", Outgoing("again"))
+    assert refused.value.permanent
+
+
+async def test_rows_whose_lease_runs_out_mid_batch_are_put_back_unsent(db: Database) -> None:
+    clock = Clock()
+
+    class Slow(PickyChannel):
+        async def send(self, address: str, message: Outgoing) -> None:
+            await super().send(address, message)
+            clock.advance(seconds=30)  # each send takes half the lease
+
+    channel = Slow()
+    await queue(db, clock, [("a", "first"), ("b", "second"), ("c", "third")])
+    worker = OutboxWorker(db, {"flaky": channel}, concurrency=1, lease=timedelta(seconds=60), clock=clock)
+    assert await worker.run_once() == 3
+    assert sorted(channel.delivered) == ["a", "b"]  # c's turn came too close to the lease's end
+    assert await statuses(db) == [("sent", 1, None), ("sent", 1, None), ("pending", 0, None)]
+    assert await worker.run_once() == 1  # given back as it was: due at once, no attempt spent
+    assert channel.delivered["c"] == ["third"]
+    assert await statuses(db) == [("sent", 1, None)] * 3
