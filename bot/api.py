@@ -3,7 +3,8 @@ tables or internals, so the core can change behind it (DESIGN.md: adapters -> bo
 
 A channel turns a platform's payload into an `Incoming`, hands it to `hub.engine`,
 renders the `TurnResult`'s `Outgoing` replies with what it `Capabilities` allow, and
-delivers later messages as a `Channel` (raising `DeliveryError`). It plugs in as an
+delivers later messages as a `Channel` (raising `DeliveryError`), or a `BatchChannel`
+when it can deliver several at about the cost of one. It plugs in as an
 `AdapterPlugin`. Reading reports (Open311, the admin pages) goes through `reports`
 and `report_queries`.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from bot import metrics
 from bot.cli import UserError, open_hub
-from bot.delivery.channel import Channel, DeliveryError
+from bot.delivery.channel import BatchChannel, Channel, DeliveryError
 from bot.delivery.transcript import TranscriptChannel, TranscriptEntry, latest_messages, messages_after
 from bot.engine import TurnResult
 from bot.geocoding import Geocoder, GeocodingUnavailable, Place
@@ -42,6 +43,7 @@ __all__ = [
     "HUB",
     "STOPPING",
     "AdapterPlugin",
+    "BatchChannel",
     "Capabilities",
     "Channel",
     "Choice",

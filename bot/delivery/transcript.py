@@ -6,12 +6,12 @@ the open page or terminal then picks up; no process memory is involved.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from bot.db import Database
 from bot.delivery.channel import DeliveryError
@@ -51,26 +51,44 @@ class TranscriptChannel:
         self.written = written  # told after each message is committed (wakes open pages)
 
     async def send(self, address: str, message: Outgoing) -> None:
-        async with self.db.transaction() as session:
-            conversation_id = await session.scalar(
-                select(Conversation.id).where(
-                    Conversation.channel == self.name, Conversation.address == address
+        (error,) = await self.send_batch([(address, message)])
+        if error is not None:
+            raise error
+
+    async def send_batch(self, messages: Sequence[tuple[str, Outgoing]]) -> list[DeliveryError | None]:
+        """All in one transaction: a backlog of status updates costs one write a batch,
+        not one a message. An address with no conversation is refused for good."""
+        now = utcnow()
+        async with self.db.transaction() as conn:  # queued with this process's other writers
+            found = await conn.execute(
+                select(Conversation.address, Conversation.id).where(
+                    Conversation.channel == self.name,
+                    Conversation.address.in_({address for address, _ in messages}),
                 )
             )
-            if conversation_id is None:
-                raise DeliveryError(f"no {self.name} conversation {address}", permanent=True)
-            session.add(
-                TranscriptMessage(
-                    conversation_id=conversation_id,
-                    direction="out",
+            conversations: dict[str, int] = {address: id_ for address, id_ in found.all()}
+            rows = [
+                {
+                    "conversation_id": conversations[address],
+                    "direction": "out",
                     # "later": delivered after its turn (a status update, a staff reply), so a
                     # channel that shows the transcript can tell what the resident has not seen.
-                    payload={"from": "bot", "later": True, **message.to_json()},
-                    created_at=utcnow(),
-                )
-            )
+                    "payload": {"from": "bot", "later": True, **message.to_json()},
+                    "created_at": now,
+                }
+                for address, message in messages
+                if address in conversations
+            ]
+            if rows:
+                await conn.execute(insert(TranscriptMessage), rows)
         if self.written is not None:
-            self.written()
+            self.written()  # committed: open pages of this process read them now
+        return [
+            None
+            if address in conversations
+            else DeliveryError(f"no {self.name} conversation {address}", permanent=True)
+            for address, _ in messages
+        ]
 
 
 async def messages_after(
