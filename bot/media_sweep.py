@@ -20,9 +20,10 @@ What counts as in use, and why it is safe against what runs at the same time:
 - Only files older than the grace period are candidates, their age counted from the
   moment the sweep started, before it read anything. An upload in flight has written its
   file but not yet committed its turn; no turn takes an hour, so a file that old that
-  nothing names will never be named. One hour is also longer than a turn can wait for a
-  database lock. It need not outlast CONVERSATION_TIMEOUT_MINUTES: live drafts are read
-  from the database rather than guessed from a file's age.
+  nothing names will never be named (a turn waits at most SQLITE_BUSY_TIMEOUT_S, ten
+  minutes at the most, for the SQLite lock). It need not outlast
+  CONVERSATION_TIMEOUT_MINUTES: live drafts are read from the database rather than
+  guessed from a file's age, and a draft's photo stays as long as its draft does.
 - Only names the store itself makes are removed: a photo key (`valid_key`) or its
   temporary files (`TEMPORARY`); a symbolic link, a folder or any other name is left
   alone and never followed. The folder is opened once and every name is taken relative to
@@ -102,8 +103,8 @@ class SweepResult:
     def summary(self) -> str:
         verb = "would remove" if self.dry_run else "removed"
         line = (
-            f"{verb} {_count(self.photos, 'unused photo')} ({_mb(self.photo_bytes)}) and "
-            f"{_count(self.temporary, 'unfinished upload')} ({_mb(self.temporary_bytes)}); "
+            f"{verb} {_count(self.photos, 'unused photo')} ({_size(self.photo_bytes)}) and "
+            f"{_count(self.temporary, 'unfinished upload')} ({_size(self.temporary_bytes)}); "
             f"kept {_count(self.in_use, 'photo')} in use and {self.recent} recent "
             f"file{'s' if self.recent != 1 else ''}"
         )
@@ -116,7 +117,7 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'s' if n != 1 else ''}"
 
 
-def _mb(size: int) -> str:
+def _size(size: int) -> str:
     if size < 1024:
         return f"{size} bytes"
     return f"{size / 1024:.1f} kB" if size < MIB else f"{size / MIB:.1f} MB"
@@ -308,6 +309,8 @@ class MediaSweeper:
 
     async def sweep_once(self) -> SweepResult | None:
         try:
+            if not self.directory.exists():
+                return None  # no photo stored yet: nothing to sweep, nothing to warn about
             return await sweep_media(
                 self.db, self.directory, grace=self.grace, now=self.clock(), halted=self._halt.is_set
             )
