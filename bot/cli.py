@@ -118,6 +118,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     set_status.set_defaults(handler=_report_set_status)
 
+    media = commands.add_parser("media", help="the photos in MEDIA_DIR")
+    media_commands = media.add_subparsers(dest="media_command", metavar="ACTION")
+    media_sweep = media_commands.add_parser(
+        "sweep",
+        help="remove photos no report or live draft uses, and unfinished uploads, "
+        "older than an hour (`serve` does this every MEDIA_SWEEP_MINUTES)",
+    )
+    media_sweep.add_argument(
+        "--dry-run", action="store_true", help="say what would be removed, remove nothing"
+    )
+    media_sweep.set_defaults(handler=_media_sweep)
+
     stats = commands.add_parser(
         "stats", help="reports per service, per street or area, open and closed, median time to close"
     )
@@ -543,6 +555,24 @@ def _print_report(title: str, report: Any) -> None:
         print("  most confused (wanted -> got: count):")
         for wanted, got, count in report.confusions:
             print(f"    {wanted} -> {got}: {count}")
+
+
+async def _media_sweep(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.media_sweep import SweepError, check_folder, sweep_media
+
+    try:
+        check_folder(settings.MEDIA_DIR)  # before the database: a wrong folder costs nothing
+    except SweepError as exc:
+        raise UserError(str(exc)) from None
+    hub = await open_hub(settings, warm=False)
+    try:
+        result = await sweep_media(hub.db, settings.MEDIA_DIR, dry_run=args.dry_run)
+    except SweepError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        await hub.close()
+    print(f"{settings.MEDIA_DIR}: {result.summary()}")
+    return 1 if result.failed else 0
 
 
 def _date_argument(raw: str) -> date:

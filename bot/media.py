@@ -43,6 +43,12 @@ JPEG_QUALITY = 85
 WEBP_QUALITY = 85
 KEY_BYTES = 24  # 192 bits, 32 URL-safe characters
 KEY = re.compile(r"^[A-Za-z0-9_-]{32}\.(?:jpg|png|webp)$")
+# The store's own temporary files: an upload being written (renamed to its key when whole)
+# and the start-up check that the folder is writable. A process killed at the wrong moment
+# leaves them behind; the media sweep (bot/media_sweep.py) removes them by these names only.
+UPLOAD_PREFIX, UPLOAD_SUFFIX = ".upload-", ".part"
+WRITE_TEST_PREFIX = ".write-test-"
+TEMPORARY = re.compile(r"^(?:\.upload-[a-z0-9_]{1,32}\.part|\.write-test-[a-z0-9_]{1,32})$")
 MIB = 1024 * 1024
 
 NOT_A_PHOTO = "That file isn't a photo I can take. Please send a JPEG, PNG or WebP picture."
@@ -133,7 +139,7 @@ class MediaStore:
         start, so an unusable folder is said then, not as a failure at the first photo."""
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
+            with tempfile.NamedTemporaryFile(dir=directory, prefix=WRITE_TEST_PREFIX):
                 pass
         except OSError as exc:
             return exc.strerror or str(exc)
@@ -163,7 +169,7 @@ class MediaStore:
     def _write(self, key: str, data: bytes) -> None:
         """Temp file in the same directory, then rename: a reader sees all of it or nothing."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".upload-", suffix=".part")
+        fd, temp = tempfile.mkstemp(dir=self.directory, prefix=UPLOAD_PREFIX, suffix=UPLOAD_SUFFIX)
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)

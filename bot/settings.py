@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     MAX_MESSAGE_CHARS: int = Field(2000, ge=100, le=100_000)
     OUTBOX_MAX_ATTEMPTS: int = Field(8, ge=1, le=100)
     OUTBOX_KEEP_SENT_DAYS: int = Field(30, ge=1, le=3650)  # sent messages are deleted after this
+    # How often `serve` removes unused photos and unfinished uploads from MEDIA_DIR (0: never;
+    # then run `civic311 media sweep` from cron on the machine that holds MEDIA_DIR).
+    MEDIA_SWEEP_MINUTES: int = Field(60, ge=0, le=7 * 24 * 60)
     DELIVER_OUTBOX_IN_PROCESS: bool = True
     SQLITE_BUSY_TIMEOUT_S: float = Field(30, gt=0, le=600)  # a writer's wait for the lock, then 503
     # Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -21,6 +22,7 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from bot.db import DRIVER_CONNECTION_ERRORS
 from bot.delivery.worker import OutboxWorker
 from bot.hub import Hub
+from bot.media_sweep import MediaSweeper
 from bot.web.connections import BODY_TIMEOUT, body_deadline
 from bot.web.media_routes import add_media_routes
 
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 
 HUB = web.AppKey("hub", Hub)
 STOPPING = web.AppKey("stopping", asyncio.Event)
+MEDIA_SWEEPER = web.AppKey("media_sweeper", MediaSweeper)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -88,7 +91,9 @@ async def database_unavailable(
         )
 
 
-def create_app(hub: Hub, *, deliver_outbox: bool | None = None) -> web.Application:
+def create_app(
+    hub: Hub, *, deliver_outbox: bool | None = None, sweep_media: bool | None = None
+) -> web.Application:
     app = web.Application(
         middlewares=[security_headers, database_unavailable, body_deadline],
         client_max_size=12 * 1024 * 1024,
@@ -105,6 +110,13 @@ def create_app(hub: Hub, *, deliver_outbox: bool | None = None) -> web.Applicati
     deliver = hub.settings.DELIVER_OUTBOX_IN_PROCESS if deliver_outbox is None else deliver_outbox
     if deliver:
         app.cleanup_ctx.append(_outbox_in_process)
+    minutes = hub.settings.MEDIA_SWEEP_MINUTES
+    sweep = bool(minutes) if sweep_media is None else sweep_media
+    if sweep and hub.services.media is not None:
+        app[MEDIA_SWEEPER] = MediaSweeper(
+            hub.db, hub.services.media.directory, every=timedelta(minutes=minutes or 60)
+        )
+        app.cleanup_ctx.append(_media_sweep_in_process)
 
     async def _stopping(app: web.Application) -> None:
         app[STOPPING].set()
@@ -120,4 +132,16 @@ async def _outbox_in_process(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(worker.run_forever(stop), name="outbox")
     yield
     stop.set()
+    await task
+
+
+async def _media_sweep_in_process(app: web.Application) -> AsyncIterator[None]:
+    """The sweep of MEDIA_DIR as a task of this application: awaited on shutdown, so a
+    sweep under way ends (at its next batch of files) before the database is closed."""
+    sweeper = app[MEDIA_SWEEPER]
+    stop = asyncio.Event()
+    task = asyncio.create_task(sweeper.run_forever(stop), name="media-sweep")
+    yield
+    stop.set()
+    sweeper.halt()
     await task
