@@ -292,6 +292,8 @@ async def test_a_worker_killed_mid_send_loses_nothing(
     bursts = [[Change(i, "acknowledged")] for i in range(3)] + [[Change(i, "closed")] for i in range(3)]
     await make_changes(db, numbers, bursts, expected)
     await eventually(lambda: bool(flaky_platform.held("a")), "worker a sending", lambda: "no try")
+    # What a holds, and until when: nobody may send those rows before a's lease runs out.
+    leases = {r.id: r.lease_until for r in await outbox_rows(db) if r.status == "sending"}
     survivor = await WorkerProcess("b", url, flaky_platform.url, tmp_path, *options).start()
     workers.append(survivor)
     await eventually(
@@ -301,7 +303,6 @@ async def test_a_worker_killed_mid_send_loses_nothing(
     )
     stuck = flaky_platform.held("a")[0]
     await doomed.kill()
-    killed_at = utcnow()
     flaky_platform.release()  # the hung request is finally answered (503), to nobody
 
     total = sum(len(texts) for texts in expected.values())
@@ -321,6 +322,9 @@ async def test_a_worker_killed_mid_send_loses_nothing(
     assert (stuck.address, stuck.text) in {(r.address, shown(Outgoing.from_json(r.payload))) for r in orphans}
     assert all(r.attempts in (3, 4) for r in rows)
     for row in orphans:
-        assert row.sent_at is not None and row.sent_at > killed_at
+        # Sent by b once a's lease ran out (on a loaded machine that may be before the kill:
+        # a was stuck, not dead, and the lease is what guards the row, not the kill).
+        lease_until = leases.get(row.id)
+        assert lease_until is not None and row.sent_at is not None and row.sent_at >= lease_until
         sender = {(d.address, d.text): d.sender for d in flaky_platform.deliveries}
         assert sender[(row.address, shown(Outgoing.from_json(row.payload)))] == "b"
