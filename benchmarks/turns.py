@@ -14,7 +14,8 @@ read against what HTTP alone costs on this machine.
 SQLite by default; set CIVIC311_BENCH_POSTGRES_URL to run PostgreSQL too.
 Run by hand: `python benchmarks/turns.py` (10 s per level); CI runs `--small` (SQLite, 3 s, 8
 residents). Not a test: it asserts nothing, it prints figures (and writes benchmarks/results/turns.json).
-The first start of a database prepares the sample city (a minute or two), not measured.
+The first start of a database prepares the sample city (a minute or two), not measured;
+`--sqlite-copy FILE` starts from a copy of an already prepared SQLite database instead.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -244,13 +246,15 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--small", action="store_true", help="CI size: SQLite, 8 residents, 3 s")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--sqlite-copy", type=Path, help="a prepared SQLite database to start from")
     args = parser.parse_args()
     levels, seconds = ([8], 3.0) if args.small else ([8, 32], args.seconds)
     results = []
     with tempfile.TemporaryDirectory() as folder:
-        results.append(
-            await run(f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}", "SQLite", levels, seconds, False)
-        )
+        if args.sqlite_copy:
+            shutil.copyfile(args.sqlite_copy, Path(folder) / "bench.db")
+        sqlite_url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
+        results.append(await run(sqlite_url, "SQLite", levels, seconds, False))
     pg = os.environ.get("CIVIC311_BENCH_POSTGRES_URL")
     if pg and not args.small:
         async with scratch_postgres(pg) as url:
