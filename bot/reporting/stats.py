@@ -15,12 +15,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content import catalogue_store
 from bot.models import Report
-from bot.reporting.medians import Wanted, medians
+from bot.reporting.medians import GroupColumn, Wanted, medians
 from bot.reporting.places import (
     AREA_CELL_M,
     NO_PLACE,
@@ -112,7 +112,8 @@ class _Group:
 
     by_status: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
     timed: int = 0
-    where: ColumnElement[bool] | None = None  # which reports, for the median's lookup
+    column: GroupColumn | None = None  # which reports, for the median's lookup: all, or
+    value: str | None = None  # those whose `column` is `value`
 
     def add(self, status: str, count: int, timed: int) -> None:
         self.by_status[status] = self.by_status.get(status, 0) + count
@@ -120,10 +121,6 @@ class _Group:
 
     def tally(self, median: float | None) -> Tally:
         return Tally(dict(self.by_status), median)
-
-
-def _is(column: ColumnElement[str | None], value: str | None) -> ColumnElement[bool]:
-    return column.is_(None) if value is None else column == value
 
 
 async def report_stats(session: AsyncSession, *, since: datetime | None = None, time_zone: tzinfo) -> Stats:
@@ -149,10 +146,10 @@ async def report_stats(session: AsyncSession, *, since: datetime | None = None, 
     )
     for code, status, reason, count, timed in counted.all():
         total.add(status, count, timed)
-        services.setdefault(code, _Group(where=Report.service_code == code)).add(status, count, timed)
+        services.setdefault(code, _Group(column="service_code", value=code)).add(status, count, timed)
         if status == "closed":
             group = reasons.setdefault(
-                reason or UNSPECIFIED_REASON, _Group(where=_is(Report.close_reason, reason))
+                reason or UNSPECIFIED_REASON, _Group(column="close_reason", value=reason)
             )
             group.add(status, count, timed)
 
@@ -163,11 +160,11 @@ async def report_stats(session: AsyncSession, *, since: datetime | None = None, 
         .group_by(Report.place_key, Report.status)
     )
     for key, status, count, timed in placed.all():
-        places.setdefault(key, _Group(where=_is(Report.place_key, key))).add(status, count, timed)
+        places.setdefault(key, _Group(column="place_key", value=key)).add(status, count, timed)
 
     reason_order = _reason_order(reasons)
     groups = [total, *services.values(), *(reasons[r] for r in reason_order), *places.values()]
-    found = iter(await medians(session, [Wanted(g.where, g.timed) for g in groups], filters))
+    found = iter(await medians(session, [Wanted(g.column, g.value, g.timed) for g in groups], since=since))
     tallies = {id(g): g.tally(next(found)) for g in groups}
 
     names = {s.code: s.name for s in (await catalogue_store.load(session)).services}
