@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import String, bindparam, text
+from sqlalchemy import BindParameter, String, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import REPORT_TIMED, UTCDateTime
@@ -76,7 +76,7 @@ async def medians(
         parts = [_middle(i, w, since) for i, w in asked[start : start + CHUNK]]
         statement = text(" UNION ALL ".join(sql for sql, _ in parts))
         params: dict[str, Any] = {k: v for _, p in parts for k, v in p.items()}
-        binds = [bindparam(name, type_=String()) for name in params]
+        binds: list[BindParameter[Any]] = [bindparam(name, type_=String()) for name in params]
         if since is not None:
             binds.append(bindparam("since", type_=UTCDateTime()))
             params["since"] = since
