@@ -15,7 +15,8 @@ bulk inserts) and measures, in one run:
 SQLite by default; set CIVIC311_BENCH_POSTGRES_URL to run it on PostgreSQL too (a fresh
 PostgreSQL table is VACUUM ANALYZEd after the fill, as autovacuum would soon do).
 Run by hand: `python benchmarks/stats.py` (10,000 reports) or `--reports 1000000`;
-CI runs `--small` (500).
+CI runs `--small` (500). `--database URL` measures an existing database instead (no fill),
+e.g. one of an older revision with that revision's code, to compare before and after.
 Not a test: it asserts nothing, it prints figures (and writes benchmarks/results/*.json).
 """
 
@@ -42,6 +43,7 @@ from _fill import fill  # benchmarks/ is on the path when run as a script
 from _scratch import scratch_postgres
 from sqlalchemy import text
 
+import bot
 from bot.bootstrap import prepare
 from bot.db import Database
 from bot.reporting.stats import Stats, report_stats
@@ -50,7 +52,7 @@ from bot.timeutil import utcnow
 
 ZONE = ZoneInfo("America/Los_Angeles")
 RUNS = 5
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(bot.__file__).resolve().parent.parent  # the processes run the code measured here
 # What `civic311 stats` imports before it reads anything: the baseline process.
 BARE_IMPORTS = (
     "import aiosqlite, bot.cli, bot.db, bot.migrate, bot.reporting.stats, bot.reporting.stats_format"
@@ -77,22 +79,49 @@ async def timed(work: Callable[[], Awaitable[Stats]]) -> tuple[dict[str, float],
     return figures, stats
 
 
+# Runs the measured code, then writes the process's own peak RSS (VmHWM, kB) to a file. Not
+# getrusage: a child's ru_maxrss starts from its parent's at the fork, so it would report
+# this benchmark's memory, not the command's.
+MEASURED = """
+import atexit, os, runpy, sys
+def peak():
+    with open("/proc/self/status") as status:
+        kb = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["CIVIC311_BENCH_PEAK_FILE"], "w") as out:
+        out.write(kb)
+atexit.register(peak)
+if sys.argv[1] == "--module":
+    name = sys.argv[2]
+    sys.argv = [name, *sys.argv[3:]]
+    runpy.run_module(name, run_name="__main__", alter_sys=True)
+else:
+    exec(sys.argv[1])
+"""
+
+
 def process(args: list[str], url: str) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one Python process run to its end: `wait4` gives
-    that child's own resource usage, not the maximum over every child so far."""
-    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
-    with tempfile.TemporaryFile() as err:
+    """Wall seconds and peak RSS (MB) of one Python process run to its end."""
+    with tempfile.TemporaryDirectory() as tmp:
+        peak_file = Path(tmp) / "peak"
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "PYTHONPATH": str(ROOT),
+            "CIVIC311_BENCH_PEAK_FILE": str(peak_file),
+        }
         started = time.perf_counter()
-        child = subprocess.Popen(
-            [sys.executable, *args], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err
+        done = subprocess.run(
+            [sys.executable, "-c", MEASURED, *args],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=False,
         )
-        _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode != 0:
-            err.seek(0)
-            raise RuntimeError(f"{args} failed: {err.read().decode()}")
-    return wall, usage.ru_maxrss / 1024  # kilobytes on Linux
+        if done.returncode != 0:
+            raise RuntimeError(f"{args} failed: {done.stderr.decode()}")
+        return wall, int(peak_file.read_text()) / 1024
 
 
 def processes(args: list[str], url: str, runs: int) -> dict[str, float]:
@@ -113,17 +142,22 @@ async def bare_query_ms(db: Database) -> float:
     return round(statistics.median(times), 1)
 
 
-async def measure(url: str, n: int, cli_runs: int) -> dict[str, Any]:
+async def measure(url: str, n: int | None, cli_runs: int) -> dict[str, Any]:
+    """The figures on `url` after filling it with `n` reports, or as it is (n None)."""
     db = Database(url)
     try:
-        await prepare(db, auto_upgrade=True)  # migrated, the sample catalogue loaded
-        started = time.perf_counter()
-        await fill(db, n)
-        fill_s = time.perf_counter() - started
-        if not db.is_sqlite:
-            async with db.engine.connect() as conn:
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.execute(text("VACUUM ANALYZE reports"))
+        fill_s = None
+        if n is not None:
+            await prepare(db, auto_upgrade=True)  # migrated, the sample catalogue loaded
+            started = time.perf_counter()
+            await fill(db, n)
+            fill_s = round(time.perf_counter() - started, 2)
+            if not db.is_sqlite:
+                async with db.engine.connect() as conn:
+                    await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    await conn.execute(text("VACUUM ANALYZE reports"))
+        async with db.reading() as session:
+            reports = int(await session.scalar(text("SELECT count(*) FROM reports")) or 0)
 
         async def everything() -> Stats:
             async with db.reading() as session:
@@ -138,8 +172,8 @@ async def measure(url: str, n: int, cli_runs: int) -> dict[str, Any]:
         bare_ms = await bare_query_ms(db)
     finally:
         await db.dispose()
-    command = processes(["-m", "bot.cli", "stats"], url, cli_runs)
-    bare = processes(["-c", BARE_IMPORTS], url, cli_runs)
+    command = processes(["--module", "bot.cli", "stats"], url, cli_runs)
+    bare = processes([BARE_IMPORTS], url, cli_runs)
     started = time.perf_counter()
     as_text(stats)
     text_ms = (time.perf_counter() - started) * 1000
@@ -147,8 +181,8 @@ async def measure(url: str, n: int, cli_runs: int) -> dict[str, Any]:
     write_csv(stats, io.StringIO())
     csv_ms = (time.perf_counter() - started) * 1000
     return {
-        "reports": n,
-        "fill_s": round(fill_s, 2),
+        "reports": reports,
+        "fill_s": fill_s,
         "report_stats_all": {**all_figures, "places": len(stats.places)},
         "report_stats_last_30_days": {**recent_figures, "reports": recent.total.total},
         "baseline_group_by_service_ms": bare_ms,
@@ -164,7 +198,9 @@ async def on_postgres(base_url: str, n: int, cli_runs: int) -> dict[str, Any]:
         return await measure(url, n, cli_runs)
 
 
-async def run(n: int, cli_runs: int) -> dict[str, Any]:
+async def run(n: int, cli_runs: int, existing: str | None = None) -> dict[str, Any]:
+    if existing:
+        return {"existing": await measure(existing, None, cli_runs)}
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         results["sqlite"] = await measure(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}", n, cli_runs)
@@ -177,8 +213,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="500 reports (CI)")
     parser.add_argument("--reports", "--size", type=int, default=10_000)
+    parser.add_argument(
+        "--database", help="measure this existing database, no fill (e.g. an older revision's)"
+    )
     args = parser.parse_args()
-    results = asyncio.run(run(500 if args.small else args.reports, 1 if args.small else 3))
+    results = asyncio.run(run(500 if args.small else args.reports, 1 if args.small else 3, args.database))
     print(json.dumps(results, indent=2))
     out = Path(__file__).with_name("results")
     out.mkdir(exist_ok=True)
