@@ -7,6 +7,7 @@ import logging
 from bot import migrate
 from bot.content import catalogue_store, kb_store
 from bot.db import Database
+from bot.migrate import NotMigrated
 from knowledge.loader import (
     FAQ_FILE,
     SAMPLE_DIR,
@@ -17,11 +18,9 @@ from knowledge.loader import (
     load_training,
 )
 
+__all__ = ["NotMigrated", "prepare"]
+
 log = logging.getLogger(__name__)
-
-
-class NotMigrated(RuntimeError):
-    pass
 
 
 async def prepare(
@@ -29,10 +28,7 @@ async def prepare(
 ) -> None:
     """Upgrade (SQLite, or when asked) or insist the schema is current, then load the
     bundled sample city into an empty knowledge base, service catalogue and training set."""
-    if auto_upgrade:
-        await migrate.upgrade(db)
-    elif await migrate.pending(db):
-        raise NotMigrated("the database schema is not up to date: run `civic311 db upgrade` first")
+    await migrate.ensure_current(db, auto_upgrade=auto_upgrade)
     async with db.transaction() as session:
         if await kb_store.is_empty(session):
             result = await kb_store.import_kb(

@@ -23,9 +23,10 @@ log = logging.getLogger("civic311")
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 
-def _parser() -> argparse.ArgumentParser:
-    from bot.plugin import adapter_plugins
-
+def _parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """Every command; the adapters' own only when `argv` may name one of them. Loading
+    the adapters imports most of the project (the web server, the understanding), two
+    seconds and a hundred megabytes that a built-in command such as `stats` does not use."""
     parser = argparse.ArgumentParser(prog="civic311", description="civic311: a 311 assistant for a city.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -139,9 +140,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     stats.set_defaults(handler=_stats)
 
-    for plugin in adapter_plugins():
-        plugin.add_commands(commands)
+    if _command_of(argv) not in commands.choices:  # an adapter's, or help listing them all
+        from bot.plugin import adapter_plugins
+
+        for plugin in adapter_plugins():
+            plugin.add_commands(commands)
     return parser
+
+
+def _command_of(argv: list[str] | None) -> str | None:
+    """The command word of a command line: the first argument that is not an option (the
+    top-level options, -v and --version, take no value)."""
+    args = sys.argv[1:] if argv is None else argv
+    return next((a for a in args if not a.startswith("-")), None)
 
 
 def _version() -> str:
@@ -164,7 +175,7 @@ def _port_argument(raw: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    parser = _parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:  # bare `civic311`: what it can do, not a usage error
         parser.print_help()
@@ -232,6 +243,25 @@ async def open_hub(settings: Settings, *, auto_upgrade: bool | None = None, warm
         await hub.close()
         raise UserError(f"cannot reach the database ({exc})") from None
     return hub
+
+
+async def open_database(settings: Settings) -> Any:
+    """The database alone, migrated (SQLite) or checked, for commands that only read
+    reports: the hub would bring the understanding's libraries (scikit-learn, the
+    sentence model's runtime) into memory, and its start-up time, for nothing."""
+    from bot.db import Database
+    from bot.migrate import NotMigrated, ensure_current
+
+    db = Database(settings.DATABASE_URL, busy_timeout_s=settings.SQLITE_BUSY_TIMEOUT_S)
+    try:
+        await ensure_current(db, auto_upgrade=settings.is_sqlite)
+    except NotMigrated as exc:
+        await db.dispose()
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        await db.dispose()
+        raise UserError(f"cannot reach the database ({exc})") from None
+    return db
 
 
 def _listen_address(args: argparse.Namespace) -> tuple[str, int]:
@@ -589,12 +619,12 @@ async def _stats(args: argparse.Namespace, settings: Settings) -> int:
     from bot.reporting.stats_format import as_text, empty_message, write_csv
 
     since = datetime.combine(args.since, time(0), tzinfo=settings.time_zone) if args.since else None
-    hub = await open_hub(settings, warm=False)
+    db = await open_database(settings)
     try:
-        async with hub.db.reading() as session:
+        async with db.reading() as session:
             stats = await report_stats(session, since=since, time_zone=settings.time_zone)
     finally:
-        await hub.close()
+        await db.dispose()
     if args.csv:
         write_csv(stats, sys.stdout)
         if stats.empty:

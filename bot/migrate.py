@@ -18,6 +18,10 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 PG_MIGRATION_LOCK = 311_000_311
 
 
+class NotMigrated(RuntimeError):
+    pass
+
+
 def alembic_config(connection: Any = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -36,6 +40,14 @@ async def upgrade(db: Database, revision: str = "head") -> None:
 
     async with db.engine.begin() as conn:
         await conn.run_sync(run)
+
+
+async def ensure_current(db: Database, *, auto_upgrade: bool) -> None:
+    """Upgrade (SQLite, or when asked), or insist the schema is current."""
+    if auto_upgrade:
+        await upgrade(db)
+    elif await pending(db):
+        raise NotMigrated("the database schema is not up to date: run `civic311 db upgrade` first")
 
 
 async def pending(db: Database) -> bool:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -114,6 +115,7 @@ class TranscriptMessage(Base):
 # same words, literally: SQLite uses a partial index only for the very same expression.
 OUTBOX_WAITING = "status IN ('pending', 'sending')"
 REPORT_OPEN = "status != 'closed'"
+REPORT_TIMED = "days_to_close IS NOT NULL"  # closed, with a time to close (migration 0007)
 
 
 class OutboxMessage(Base):
@@ -289,6 +291,52 @@ class Report(Base):
             sqlite_where=text(REPORT_OPEN),
             postgresql_where=text(REPORT_OPEN),
         ),
+        # Open311's list of one service, newest first: read in order, not sorted (migration 0007).
+        Index("ix_reports_service_created", "service_code", "created_at", "id"),
+        # `civic311 stats` (migration 0007): the counts per service, status and reason, and per
+        # place and status, each read from one index alone, `--since` included ...
+        Index(
+            "ix_reports_stats_service",
+            "service_code",
+            "status",
+            "close_reason",
+            "created_at",
+            "days_to_close",
+        ),
+        Index("ix_reports_stats_place", "place_key", "status", "created_at", "days_to_close"),
+        # ... and the medians: the closed reports of each group in order of their time to close,
+        # so the middle one is found by counting along an index rather than by sorting.
+        Index(
+            "ix_reports_days",
+            "days_to_close",
+            "created_at",
+            sqlite_where=text(REPORT_TIMED),
+            postgresql_where=text(REPORT_TIMED),
+        ),
+        Index(
+            "ix_reports_days_service",
+            "service_code",
+            "days_to_close",
+            "created_at",
+            sqlite_where=text(REPORT_TIMED),
+            postgresql_where=text(REPORT_TIMED),
+        ),
+        Index(
+            "ix_reports_days_reason",
+            "close_reason",
+            "days_to_close",
+            "created_at",
+            sqlite_where=text(REPORT_TIMED),
+            postgresql_where=text(REPORT_TIMED),
+        ),
+        Index(
+            "ix_reports_days_place",
+            "place_key",
+            "days_to_close",
+            "created_at",
+            sqlite_where=text(REPORT_TIMED),
+            postgresql_where=text(REPORT_TIMED),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -303,6 +351,10 @@ class Report(Base):
     # The address folded for comparison ("5th and Market" == "Market St & 5th St"),
     # so a duplicate is found even without coordinates.
     address_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # Where the report counts in the statistics (bot/reporting/places.py), kept when it is
+    # filed: 'street:main', 'area:37.781,-122.409', NULL for no place (300 characters
+    # of folded address at most, and the kind).
+    place_key: Mapped[str | None] = mapped_column(String(320), nullable=True)
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Media keys of stored photos (served at /media/{key}) or external http(s) URLs (Open311).
     media: Mapped[list[Any]] = mapped_column(default=list)
@@ -313,6 +365,9 @@ class Report(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Days from filing to closing while closed, else NULL; written with `closed_at`
+    # (`reports.set_status`), so the statistics' medians are read from an index.
+    days_to_close: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class ReportEvent(Base):

@@ -18,6 +18,7 @@ from bot.db import upsert_insert
 from bot.delivery.outbox import Later, enqueue
 from bot.messages import Outgoing
 from bot.models import REPORT_OPEN, Report, ReportEvent, Subscription
+from bot.reporting.places import place_key
 from knowledge.geo import degrees_box, distance_m, normalise_address
 
 STATUSES = ("open", "acknowledged", "in_progress", "closed")
@@ -35,6 +36,14 @@ REASON_WORDS = {
     "not_city_responsibility": "not the city's responsibility",
     "no_further_action": "no further action needed",
 }
+
+
+def days_to_close(created_at: datetime, closed_at: datetime | None) -> float | None:
+    """A closed report's days from filing to closing (never negative: a clock set back
+    must not make a report closed before it was filed); None while it is not closed."""
+    if closed_at is None:
+        return None
+    return max(0.0, (closed_at - created_at).total_seconds() / 86400)
 
 
 class ReportError(ValueError):
@@ -75,6 +84,7 @@ async def file_report(
     """File a report. `place` is the address as given; its folded key is kept for
     duplicate checks. `channel`/`address` (a conversation) make the filer a subscriber;
     `contact` is personal data (Open311 contact fields) and is never shown publicly."""
+    address_key = normalise_address(place) or None if place else None
     report = Report(
         service_code=service_code,
         description=description,
@@ -82,7 +92,8 @@ async def file_report(
         lat=lat,
         lon=lon,
         address=place,
-        address_key=normalise_address(place) or None if place else None,
+        address_key=address_key,
+        place_key=place_key(address_key, place, lat, lon),
         attributes=attributes or {},
         media=media or [],
         contact=contact or {},
@@ -241,6 +252,7 @@ async def set_status(
     report.status = status
     report.close_reason = reason if status == "closed" else None
     report.closed_at = now if status == "closed" else None
+    report.days_to_close = days_to_close(report.created_at, report.closed_at)
     report.updated_at = now
     event = ReportEvent(
         report_id=report.id,
