@@ -23,15 +23,25 @@ PER_ADDRESS = 20
 
 
 @asynccontextmanager
-async def serving(settings: Settings, **changes: object) -> AsyncIterator[tuple[Serving, str]]:
-    settings = settings.model_copy(update={"HTTP_BODY_TIMEOUT_S": 1.0, **changes})
+async def serving(
+    settings: Settings,
+    *,
+    header_timeout_s: float = 1.0,
+    per_address: int = PER_ADDRESS,
+    trusted: str | None = None,
+) -> AsyncIterator[tuple[Serving, str]]:
+    settings = settings.model_copy(update={"HTTP_BODY_TIMEOUT_S": 1.0, "TRUSTED_PROXIES": trusted})
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     port = sock.getsockname()[1]
     async with prepared_hub(settings) as hub:
         served = await start_serving(
-            create_app(hub, deliver_outbox=False), sock, header_timeout_s=1.0, per_address=PER_ADDRESS
+            create_app(hub, deliver_outbox=False),
+            sock,
+            header_timeout_s=header_timeout_s,
+            per_address=per_address,
+            exempt=settings.trusted_proxies,
         )
         try:
             yield served, f"http://127.0.0.1:{port}"
@@ -126,24 +136,11 @@ async def test_a_stalled_body_gets_408_and_the_connection_is_closed(settings: Se
 
 
 async def test_a_trusted_proxy_is_not_capped_per_address(settings: Settings) -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    async with prepared_hub(settings) as hub:
-        served = await start_serving(
-            create_app(hub, deliver_outbox=False),
-            sock,
-            header_timeout_s=5.0,
-            per_address=2,
-            exempt=settings.model_copy(update={"TRUSTED_PROXIES": ATTACKER}).trusted_proxies,
-        )
-        try:
-            connections = [await stalled(port, b"GET / HTTP/1.1\r\n") for _ in range(10)]
-            await asyncio.sleep(0.2)
-            assert served.limits.open_by_address[ATTACKER] == 10
-            assert served.limits.refused == 0
-            for _, writer in connections:
-                writer.close()
-        finally:
-            await served.close()
+    async with serving(settings, header_timeout_s=5.0, per_address=2, trusted=ATTACKER) as (served, base):
+        port = int(base.rsplit(":", 1)[1])
+        connections = [await stalled(port, b"GET / HTTP/1.1\r\n") for _ in range(10)]
+        await asyncio.sleep(0.2)
+        assert served.limits.open_by_address[ATTACKER] == 10
+        assert served.limits.refused == 0
+        for _, writer in connections:
+            writer.close()
