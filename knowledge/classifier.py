@@ -21,7 +21,6 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -183,6 +182,12 @@ class LinearModel:
     coef: np.ndarray
     intercept: np.ndarray
 
+    def __post_init__(self) -> None:
+        # Kept in the layout answering reads (features x classes, contiguous) and shown as
+        # its transpose: multiplying by a transposed view would copy the whole matrix on
+        # every message, and keeping both layouts would hold every model twice.
+        object.__setattr__(self, "coef", np.ascontiguousarray(np.asarray(self.coef).T).T)
+
     def proba(self, rows: sparse.csr_matrix) -> np.ndarray:
         from scipy.special import expit
 
@@ -194,11 +199,11 @@ class LinearModel:
         normalised: np.ndarray = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
         return normalised
 
-    @cached_property
+    @property
     def _weights(self) -> np.ndarray:
-        """The weights as one contiguous (features x classes) block, made once: multiplying
-        by a transposed view would copy the whole matrix on every message."""
-        return np.ascontiguousarray(self.coef.T)
+        """The weights as one contiguous (features x classes) block: a view, no copy."""
+        weights: np.ndarray = self.coef.T
+        return weights
 
     @classmethod
     def fit(cls, rows: sparse.csr_matrix, labels: Sequence[str]) -> LinearModel:

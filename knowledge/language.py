@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import threading
 import unicodedata
+from array import array
 from typing import Any
+
+import numpy as np
 
 LANGUAGES = ("en", "es", "zh", "tl", "vi", "ru", "ko", "ar", "fr", "pt", "ja")
 MIN_WORDS = 3
@@ -25,12 +28,28 @@ def _model() -> Any:
     global _identifier
     with _lock:
         if _identifier is None:
-            from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-            identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-            identifier.set_languages(list(LANGUAGES))
-            _identifier = identifier
+            _identifier = _restricted()
     return _identifier
+
+
+def _restricted() -> Any:
+    """The identifier for LANGUAGES only, built from just their columns of the model.
+    `set_languages` would give the same identifier but keep the whole model (142 columns,
+    28 MB) beside its 11 columns for a later reset, which this process never asks for."""
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+    from py3langid.modelio import load_model
+
+    ptc, pc, classes, nextmove, row, output = load_model(MODEL_DIR / MODEL_FILE)
+    keep = [i for i, c in enumerate(classes) if c in LANGUAGES]
+    return LanguageIdentifier(
+        np.asarray(ptc)[:, keep],
+        np.asarray(pc)[keep],
+        [classes[i] for i in keep],
+        nextmove,
+        array("i", output),  # a state's feature: 4 bytes each, not a list of int objects
+        norm_probs=True,
+        tk_row=row,
+    )
 
 
 def warm_up() -> None:
