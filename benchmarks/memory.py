@@ -56,17 +56,18 @@ MESSAGES = (
 BASELINE = (
     "import numpy, onnxruntime, aiohttp\n"
     "for line in open('/proc/self/status'):\n"
-    "    if line.startswith(('VmRSS', 'VmHWM')):\n"
+    "    if line.startswith(('VmRSS', 'VmHWM', 'RssAnon', 'RssFile')):\n"
     "        print(line.split()[0].rstrip(':'), line.split()[1])\n"
 )
 
 
 def status(pid: int) -> dict[str, float]:
-    """VmRSS and VmHWM of a process, in MB."""
+    """VmRSS, VmHWM (peak), RssAnon (private) and RssFile (mapped files: code, and the model
+    files mapped from the cache, shared by processes and dropped under pressure), in MB."""
     figures = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith(("VmRSS", "VmHWM")):
+            if line.startswith(("VmRSS", "VmHWM", "RssAnon", "RssFile")):
                 figures[line.split(":")[0]] = round(int(line.split()[1]) / 1024, 1)
     return figures
 
@@ -176,14 +177,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         serve = measure_serve(Path(folder), turns)
     results = {"baseline_numpy_onnxruntime_aiohttp": bare, "serve": serve}
-    print(f"  bare python + numpy, onnxruntime, aiohttp (baseline)   RSS {bare['VmRSS']:6.1f} MB")
+    print(
+        f"  {'bare python + numpy, onnxruntime, aiohttp (baseline)':<54} RSS {bare['VmRSS']:6.1f} MB"
+        f"   private {bare['RssAnon']:6.1f}   files {bare['RssFile']:6.1f}"
+    )
     for label, key in (
         ("serve, idle after start", "idle"),
         (f"serve, after {turns} chat turns", "after_turns"),
         ("serve, idle after them", "idle_after_turns"),
     ):
         figures = serve[key]
-        print(f"  {label:<54} RSS {figures['VmRSS']:6.1f} MB   peak {figures['VmHWM']:6.1f} MB")
+        print(
+            f"  {label:<54} RSS {figures['VmRSS']:6.1f} MB   private {figures['RssAnon']:6.1f}"
+            f"   files {figures['RssFile']:6.1f}   peak {figures['VmHWM']:6.1f}"
+        )
     print(json.dumps(results, indent=2))
     out = Path(__file__).with_name("results")
     out.mkdir(exist_ok=True)

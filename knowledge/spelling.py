@@ -60,6 +60,10 @@ class Speller:
         self.vocabulary = frozenset(w for w in vocabulary if len(w) >= 3 and w.isalpha())
         self._choices = sorted(self.vocabulary)
         self._cache: dict[str, str] = {}
+        # Read now, with the index being built, rather than at the first misspelt word: the
+        # word list is parsed from a 30 MB dict that is then dropped, and a process that
+        # serves returns such memory once its build is done, not after every message.
+        _english()
 
     def correct(self, word: str) -> str:
         if len(word) < 4 or not word.isalpha() or word in self.vocabulary:
