@@ -305,9 +305,11 @@ def served_settings(settings: Settings, host: str, port: int) -> Settings:
 
 async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.media import MediaStore
+    from bot.memory import tune_for_serving
     from bot.web.connections import start_serving
     from bot.web.server import create_app
 
+    tune_for_serving()  # before anything big is allocated: a long-running process
     host, port = _listen_address(args)
     sock = _bind(host, port)
     try:

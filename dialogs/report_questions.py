@@ -7,14 +7,15 @@ be read, tested and reused without a conversation. A wrong answer comes back as
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil import parser as dateparser
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from bot.messages import Choice, normalise, resolve_choice
 from knowledge.catalogue import Attribute, AttributeValue
@@ -71,7 +72,26 @@ def _phrases(value: AttributeValue) -> list[str]:
     return [p for p in named if p and (" " in p or (len(p) >= 2 and p not in _COMMON))]
 
 
-_COMMON = ENGLISH_STOP_WORDS | {"yes", "ok", "okay", "yeah", "yep"}
+def _english_stop_words() -> frozenset[str]:
+    """scikit-learn's English stop words, read from the one small file that holds them:
+    importing them the usual way (`sklearn.feature_extraction.text`) loads most of
+    scikit-learn, 70-90 MB in every `serve`, which only training uses."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is not None and spec.origin is not None:
+        path = Path(spec.origin).parent / "feature_extraction" / "_stop_words.py"
+        source = importlib.util.spec_from_file_location("civic311_sklearn_stop_words", path)
+        if path.is_file() and source is not None and source.loader is not None:
+            module = importlib.util.module_from_spec(source)
+            source.loader.exec_module(module)
+            words = getattr(module, "ENGLISH_STOP_WORDS", None)
+            if isinstance(words, frozenset):
+                return words
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # another layout: the slow way
+
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+_COMMON = _english_stop_words() | {"yes", "ok", "okay", "yeah", "yep"}
 
 
 def mentioned(attribute: Attribute, text: str | None) -> list[str]:

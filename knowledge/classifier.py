@@ -21,7 +21,6 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -71,10 +70,14 @@ def _hashed_row(text: str, grams: Callable[[str], Iterator[str]], size: int) -> 
     return np.fromiter(counts.keys(), np.int32, n), np.fromiter(counts.values(), np.float32, n)
 
 
-def _hashed(texts: Sequence[str], grams: Callable[[str], Iterator[str]], size: int) -> sparse.csr_matrix:
+def _hashed(
+    texts: Sequence[str], grams: Callable[[str], Iterator[str]], size: int, *, remember: bool = True
+) -> sparse.csr_matrix:
     """Counts of hashed n-grams, one row per text (the hashing trick: no vocabulary to
-    keep, and sklearn is needed only to train, not to answer)."""
-    rows = [_hashed_row(text, grams, size) for text in texts]
+    keep, and sklearn is needed only to train, not to answer). Residents' messages are
+    not memoised (`remember=False`): a server would keep every distinct one it was sent."""
+    hashed = _hashed_row if remember else _hashed_row.__wrapped__
+    rows = [hashed(text, grams, size) for text in texts]
     indptr = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum([len(indices) for indices, _ in rows], out=indptr[1:])
     empty = np.zeros(0, dtype=np.int32)
@@ -110,9 +113,12 @@ def _weigh(counts: sparse.csr_matrix, idf: np.ndarray) -> sparse.csr_matrix:
     return sparse.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
 
 
-def _counts(texts: Sequence[str]) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+def _counts(texts: Sequence[str], *, remember: bool = True) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
     normalised = [_normalise(t) for t in texts]
-    return _hashed(normalised, _char_grams, CHAR_FEATURES), _hashed(normalised, _word_grams, WORD_FEATURES)
+    return (
+        _hashed(normalised, _char_grams, CHAR_FEATURES, remember=remember),
+        _hashed(normalised, _word_grams, WORD_FEATURES, remember=remember),
+    )
 
 
 class Featurizer:
@@ -145,7 +151,7 @@ class Featurizer:
         """Rows for `texts`. Training remembers new vectors in the shared cache (they are
         stored with the content); answering a message does not (`remember=False`), or a
         long-running server's cache would grow with every sentence residents send."""
-        return self._rows(texts, *_counts(texts), remember=remember)
+        return self._rows(texts, *_counts(texts, remember=remember), remember=remember)
 
     def _rows(
         self,
@@ -183,6 +189,12 @@ class LinearModel:
     coef: np.ndarray
     intercept: np.ndarray
 
+    def __post_init__(self) -> None:
+        # Kept in the layout answering reads (features x classes, contiguous) and shown as
+        # its transpose: multiplying by a transposed view would copy the whole matrix on
+        # every message, and keeping both layouts would hold every model twice.
+        object.__setattr__(self, "coef", np.ascontiguousarray(np.asarray(self.coef).T).T)
+
     def proba(self, rows: sparse.csr_matrix) -> np.ndarray:
         from scipy.special import expit
 
@@ -194,11 +206,11 @@ class LinearModel:
         normalised: np.ndarray = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
         return normalised
 
-    @cached_property
+    @property
     def _weights(self) -> np.ndarray:
-        """The weights as one contiguous (features x classes) block, made once: multiplying
-        by a transposed view would copy the whole matrix on every message."""
-        return np.ascontiguousarray(self.coef.T)
+        """The weights as one contiguous (features x classes) block: a view, no copy."""
+        weights: np.ndarray = self.coef.T
+        return weights
 
     @classmethod
     def fit(cls, rows: sparse.csr_matrix, labels: Sequence[str]) -> LinearModel:

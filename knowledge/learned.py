@@ -29,6 +29,7 @@ from knowledge.classifier import Featurizer, LinearModel
 from knowledge.embeddings import Embedder, text_key
 from knowledge.training import EMERGENCY, FAQ, NOT_EMERGENCY, PAST_OR_NEGATED, REPORT
 from knowledge.triage import OTHER, PAST, Thresholds, choose_thresholds
+from knowledge.vectors import VectorStore
 
 FORMAT = 4  # bump when features or models change shape: stored models are then retrained
 MAX_PER_LABEL = 4000  # examples per intent the intent model learns from
@@ -245,6 +246,8 @@ def neighbours(texts: Sequence[str], vectors: MutableMapping[str, np.ndarray]) -
         keys = [keys[int(i)] for i in np.linspace(0, len(keys) - 1, MAX_NEIGHBOURS)]
     if not keys:
         return np.zeros((0, 384), dtype=np.float32)
+    if isinstance(vectors, VectorStore):
+        return vectors.first(keys)  # a view of the store, not a second copy of the vectors
     return np.vstack([vectors[k] for k in keys]).astype(np.float32)
 
 

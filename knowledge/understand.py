@@ -153,7 +153,7 @@ class Understander:
         )
 
     def understand(self, text: str) -> Understanding:
-        row = self.featurizer.transform([text])
+        row = self.featurizer.transform([text], remember=False)
         tri = self._triage(text, row)
         if tri.emergency:
             return Understanding("emergency", tri.score, text, triage=tri)
@@ -225,7 +225,7 @@ class Understander:
 
     def match_services(self, text: str, limit: int = 3) -> list[ServiceHit]:
         """The likeliest kinds of report for a message, best first; score is a probability."""
-        return self._service_hits(self.featurizer.transform([text]), limit)
+        return self._service_hits(self.featurizer.transform([text], remember=False), limit)
 
     def _service_hits(self, row: sparse.csr_matrix, limit: int = 3) -> list[ServiceHit]:
         if self.service_model is None:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.content import catalogue_store
 from bot.content.revision import bump_revision, revision
 from bot.db import is_read_only, upsert_insert
+from bot.memory import release_memory
 from bot.models import (
     EmergencyAdvice,
     KnowledgeEntry,
@@ -34,6 +35,7 @@ from knowledge.learned import Learned, digest
 from knowledge.model import Entry, EntryLink, KnowledgeBase
 from knowledge.training import TrainingData, examples
 from knowledge.understand import Understander
+from knowledge.vectors import VectorStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,9 +159,19 @@ async def save_learned(session: AsyncSession, key: str, learned: Learned) -> Non
     await session.execute(delete(TrainedModel).where(TrainedModel.digest.not_in(recent.scalar_subquery())))
 
 
-async def load_vectors(session: AsyncSession) -> dict[str, np.ndarray]:
-    rows = await session.execute(select(PhrasingVector.key, PhrasingVector.vector))
-    return {key: np.frombuffer(blob, dtype=np.float32) for key, blob in rows.all()}
+async def load_vectors(
+    session: AsyncSession, into: VectorStore | None = None
+) -> tuple[VectorStore, set[str]]:
+    """The stored vectors, added to `into` (those it lacks), and the keys the database holds.
+    Read in parts: all 23,000 rows at once would be 40 MB of bytes objects for a moment."""
+    store = into if into is not None else VectorStore()
+    stored: set[str] = set()
+    result = await session.stream(select(PhrasingVector.key, PhrasingVector.vector))
+    async for part in result.partitions(2000):
+        keys = [key for key, _ in part]
+        stored.update(keys)
+        store.add(keys, (blob for _, blob in part))
+    return store, stored
 
 
 async def save_vectors(session: AsyncSession, vectors: dict[str, np.ndarray]) -> None:
@@ -177,15 +189,27 @@ async def is_empty(session: AsyncSession) -> bool:
     return await session.scalar(select(KnowledgeEntry.id).limit(1)) is None
 
 
-_VECTOR_MEMO: dict[str, np.ndarray] = {}
+# Every vector this process has read or computed, for every database it opened: a vector
+# is a pure function of (model, text). The understanders read their vectors from it too,
+# so in a server with one database there is one copy of them.
+_VECTOR_MEMO = VectorStore()
 _VECTOR_MEMO_MAX = 200_000  # about 300 MB at 384 float32s; beyond that, read from the database
-# Trained models by the digest of their examples: pure functions of it, like vectors.
+# Trained models by the digest of their examples: pure functions of it, like vectors. About
+# 20 MB each: the current set and the one before (training after an edit starts from it).
 _LEARNED_MEMO: dict[str, Learned] = {}
-_LEARNED_MEMO_MAX = 8
+_LEARNED_MEMO_MAX = 2
 # Whole understanders by the same digest (immutable): a second hub or a restarted cache in
-# this process on the same content skips loading vectors and models altogether.
+# this process on the same content skips loading vectors and models altogether. One that a
+# cache replaced after an edit is dropped, not kept beside its successor (60 MB each).
 _UNDERSTANDER_MEMO: dict[str, Understander] = {}
 _UNDERSTANDER_MEMO_MAX = 3
+
+
+def _vector_memo() -> VectorStore:
+    global _VECTOR_MEMO
+    if len(_VECTOR_MEMO) >= _VECTOR_MEMO_MAX:
+        _VECTOR_MEMO = VectorStore()
+    return _VECTOR_MEMO
 
 
 class KnowledgeCache:
@@ -204,8 +228,14 @@ class KnowledgeCache:
             return self._understander
         async with self._lock:
             if self._understander is None or rev != self._revision:
+                before = self._understander
                 self._understander = await self._build(session)
                 self._revision = rev
+                if before is not None and before is not self._understander:
+                    for whole, kept in list(_UNDERSTANDER_MEMO.items()):
+                        if kept is before:
+                            del _UNDERSTANDER_MEMO[whole]
+                release_memory()
         return self._understander
 
     async def _build(self, session: AsyncSession) -> Understander:
@@ -241,11 +271,9 @@ class KnowledgeCache:
         embedder: Embedder | None,
         key: str,
     ) -> Understander:
-        vectors = await load_vectors(session)
-        known = set(vectors)
-        # Vectors are a pure function of (model, text): reuse what this process
-        # already computed for another database or an earlier revision.
-        vectors.update({k: v for k, v in _VECTOR_MEMO.items() if k not in vectors})
+        # Vectors are a pure function of (model, text): what this process already computed
+        # for another database or an earlier revision is reused.
+        vectors, known = await load_vectors(session, into=_vector_memo())
         in_database = await load_learned(session, key)
         learned = in_database or _LEARNED_MEMO.get(key)
         previous = None
@@ -268,11 +296,11 @@ class KnowledgeCache:
         # would need the write lock mid-transaction. What it computed stays in this
         # process's memos, and any later rebuild in a writing session stores it.
         if not is_read_only(session):
-            await save_vectors(session, {k: v for k, v in vectors.items() if k in needed and k not in known})
+            await save_vectors(session, {k: vectors[k] for k in needed - known if k in vectors})
             if in_database is None:
                 await save_learned(session, key, understander.learned)
-        if len(_VECTOR_MEMO) < _VECTOR_MEMO_MAX:
-            _VECTOR_MEMO.update(vectors)
+        if embedder is not None:
+            embedder.release_bulk()
         if len(_LEARNED_MEMO) >= _LEARNED_MEMO_MAX:
             _LEARNED_MEMO.pop(next(iter(_LEARNED_MEMO)))
         _LEARNED_MEMO[key] = understander.learned
