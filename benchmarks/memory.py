@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from _serve import free_port, start_serve  # benchmarks/ is on the path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_ENV = "CIVIC311_BENCH_SQLITE_TEMPLATE"
@@ -77,13 +78,6 @@ def baseline() -> dict[str, float]:
     return {name: round(int(kb) / 1024, 1) for name, kb in (line.split() for line in out.stdout.splitlines())}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def post(url: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
     headers = {"Content-Type": "application/json"}
     if token:
@@ -116,23 +110,7 @@ def measure_serve(folder: Path, turns: int) -> dict[str, Any]:
         shutil.copy(template, database)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
-        "MEDIA_DIR": str(folder / "media"),
-        "CHAT_RATE_LIMIT_PER_MINUTE": "10000",
-        "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
-    }
-    for name in ("TELEGRAM_BOT_TOKEN", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "PUBLIC_URL", "PORT", "HOST"):
-        env.pop(name, None)
-    log = (folder / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
-        cwd=folder,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    process = start_serve(f"sqlite+aiosqlite:///{database}", folder, port, CHAT_RATE_LIMIT_PER_MINUTE="10000")
     try:
         start_s = wait_until_up(base, process)
         time.sleep(SETTLE)
@@ -142,7 +120,11 @@ def measure_serve(folder: Path, turns: int) -> dict[str, Any]:
         times = []
         for i in range(turns):
             started = time.perf_counter()
-            post(f"{base}/api/chat/messages", {"client_id": "m1", "text": MESSAGES[i % len(MESSAGES)]}, token)
+            post(
+                f"{base}/api/chat/messages",
+                {"client_id": f"m{i}", "text": MESSAGES[i % len(MESSAGES)]},
+                token,
+            )
             times.append(time.perf_counter() - started)
         after = status(process.pid)
         time.sleep(SETTLE)
@@ -154,7 +136,6 @@ def measure_serve(folder: Path, turns: int) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        log.close()
     times.sort()
     return {
         "database": "copied template" if template else "prepared by serve",

@@ -39,6 +39,7 @@ from typing import Any
 
 import aiohttp
 from _scratch import scratch_postgres  # benchmarks/ is on the path when run as a script
+from _serve import free_port, start_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).with_name("results")
@@ -64,12 +65,6 @@ app = web.Application()
 app.router.add_post("/api/chat/messages", answer)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -104,21 +99,12 @@ async def wait_healthy(url: str, proc: subprocess.Popen[bytes], within_s: float 
 async def serve(database_url: str, folder: Path) -> AsyncIterator[tuple[str, int]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "MEDIA_DIR": str(folder / "media"),
-        "PUBLIC_URL": url,
-        "CHAT_RATE_LIMIT_PER_MINUTE": "10000",  # residents here are a load generator
-        "TRUSTED_PROXIES": "127.0.0.1",  # each resident's own X-Forwarded-For: no shared limit
-    }
-    log = (folder / f"serve-{port}.log").open("wb")
-    proc = subprocess.Popen(  # noqa: ASYNC220 - started before anything is measured
-        [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    proc = start_serve(
+        database_url,
+        folder,
+        port,
+        CHAT_RATE_LIMIT_PER_MINUTE="10000",  # residents here are a load generator
+        TRUSTED_PROXIES="127.0.0.1",  # each resident's own X-Forwarded-For: no shared limit
     )
     try:
         await wait_healthy(url, proc)
@@ -129,7 +115,6 @@ async def serve(database_url: str, folder: Path) -> AsyncIterator[tuple[str, int
             proc.wait(60)
         except subprocess.TimeoutExpired:
             proc.kill()
-        log.close()
 
 
 @asynccontextmanager
