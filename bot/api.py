@@ -36,6 +36,7 @@ from bot.reporting import queries as report_queries
 from bot.reporting import reports
 from bot.settings import Settings
 from bot.timeutil import utcnow
+from bot.waiting import first_of
 from bot.web import ratelimit, sessions
 from bot.web.server import HUB, STOPPING
 
@@ -67,6 +68,7 @@ __all__ = [
     "UserError",
     "clean_text",
     "degrade",
+    "first_of",
     "latest_messages",
     "messages_after",
     "metrics",

@@ -34,6 +34,7 @@ from bot.api import (
     MediaError,
     TranscriptEntry,
     TurnResult,
+    first_of,
     messages_after,
     metrics,
     ratelimit,
@@ -467,18 +468,8 @@ async def _stream(
                     await response.write(f"id: {row.id}\ndata: {data}\n\n".encode())
             if len(rows) == 100:
                 continue  # more to catch up on
-            if not await _woken_or_stopping(woken, stopping, HEARTBEAT_S):
+            if not await first_of(woken, stopping, within_s=HEARTBEAT_S):
                 await response.write(b": keep-alive\n\n")
-
-
-async def _woken_or_stopping(woken: asyncio.Event, stopping: asyncio.Event, within_s: float) -> bool:
-    waits = [asyncio.ensure_future(woken.wait()), asyncio.ensure_future(stopping.wait())]
-    try:
-        done, _ = await asyncio.wait(waits, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiting in waits:
-            waiting.cancel()
-    return bool(done)
 
 
 async def _feed_in_process(app: web.Application) -> AsyncIterator[None]:

@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 
 from bot.db import Database
 from bot.models import Conversation, TranscriptMessage
+from bot.waiting import first_of
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class TranscriptFeed:
                     log.warning("transcript feed poll failed: %s", exc)
             else:
                 self._marks.clear()  # after a quiet spell, start again from the newest id
-            await _first_of(stop, self._nudged, within_s=self.poll_s if self._watchers else None)
+            await first_of(stop, self._nudged, within_s=self.poll_s if self._watchers else None)
             await asyncio.sleep(MIN_GAP_S)
 
     async def poll(self) -> None:
@@ -127,12 +128,3 @@ class TranscriptFeed:
         self._marks.append((now, seen))
         while len(self._marks) > 1 and self._marks[1][0] <= now - LOOKBACK_S:
             self._marks.popleft()
-
-
-async def _first_of(stop: asyncio.Event, nudged: asyncio.Event, within_s: float | None) -> None:
-    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(nudged.wait())]
-    try:
-        await asyncio.wait(waits, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiting in waits:
-            waiting.cancel()
