@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from bot import metrics
 from bot.cli import UserError, open_hub
-from bot.delivery.channel import BatchChannel, Channel, DeliveryError
+from bot.delivery import recipients
+from bot.delivery.channel import BatchChannel, Channel, DeliveryError, http_delivery_error
 from bot.delivery.transcript import TranscriptChannel, TranscriptEntry, latest_messages, messages_after
 from bot.engine import TurnResult
 from bot.geocoding import Geocoder, GeocodingUnavailable, Place
@@ -69,12 +70,14 @@ __all__ = [
     "clean_text",
     "degrade",
     "first_of",
+    "http_delivery_error",
     "latest_messages",
     "messages_after",
     "metrics",
     "open_hub",
     "over_limit",
     "ratelimit",
+    "recipients",
     "report_queries",
     "reports",
     "sessions",

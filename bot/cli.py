@@ -242,6 +242,11 @@ async def open_hub(settings: Settings, *, auto_upgrade: bool | None = None, warm
     except OSError as exc:
         await hub.close()
         raise UserError(f"cannot reach the database ({exc})") from None
+    try:
+        await hub.start()
+    except BaseException:
+        await hub.close()
+        raise
     return hub
 
 
@@ -361,7 +366,7 @@ async def _worker(args: argparse.Namespace, settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    worker = OutboxWorker.from_settings(hub.db, hub.channels, settings)
+    worker = OutboxWorker.from_settings(hub.db, hub.channels, settings, wake=hub.outbox_queued)
     log.info("outbox worker started (channels: %s)", ", ".join(sorted(hub.channels)) or "none")
     try:
         await worker.run_forever(stop)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from sqlalchemy import select
 
 from bot import metrics
 from bot.db import Database, connection_lost
-from bot.delivery.outbox import enqueue
+from bot.delivery.outbox import Later, enqueue
 from bot.delivery.transcript import TranscriptEntry
 from bot.dialog import Context, DialogRegistry, LookupNeeded, Prepared, State, Step
 from bot.geocoding import GeocodingUnavailable, Place
@@ -56,6 +57,7 @@ START_COMMANDS = frozenset({"start", "/start"})
 # the resident's wait, so it is a 503 at once.)
 TURN_ATTEMPTS = 3
 MAX_LOOKUPS = 3  # place lookups one turn may ask for (one is usual)
+COMMAND_PREFIX = "command:"  # a dialog registered as "command:status" answers "/status ..."
 
 
 def global_command(text: str) -> str | None:
@@ -75,11 +77,26 @@ def global_command(text: str) -> str | None:
     return None
 
 
+def slash_command(text: str) -> tuple[str, str] | None:
+    """A command as chat apps send it ("/status 10234", "/start status_10234"): its name,
+    lower case, and the rest. The names the dialogs registered as `COMMAND_PREFIX + name`
+    are run at any point of any dialog; "/start" with a deep link's payload is one."""
+    raw = text.strip()
+    if not raw.startswith("/") or len(raw) < 2:
+        return None
+    name, _, rest = raw[1:].partition(" ")
+    name = name.split("@", 1)[0].lower()  # "/status@civic311_bot" in a group
+    if not name.isascii() or not name.replace("_", "").isalnum():
+        return None
+    return name, rest.strip()
+
+
 @dataclass(slots=True)
 class TurnResult:
     replies: list[Outgoing]
     transcript: list[TranscriptEntry] = field(default_factory=list)
     duplicate: bool = False
+    queued: int = 0  # outbox rows the turn wrote (later messages, replies sent later)
 
 
 class Engine:
@@ -99,8 +116,14 @@ class Engine:
         self.timeout = timeout
         self.max_chars = max_chars
         self.capabilities = capabilities if capabilities is not None else {}
+        # Called after a turn that wrote outbox rows commits: the hub wakes this process's
+        # outbox worker with it, so a reply sent later goes out now rather than at its poll.
+        self.queued: Callable[[], None] | None = None
 
-    async def handle(self, incoming: Incoming) -> TurnResult:
+    async def handle(self, incoming: Incoming, *, replies_later: bool = False) -> TurnResult:
+        """Run one turn. `replies_later`: the replies are also written to the outbox in the
+        turn's transaction, for channels that deliver them by calling the platform (which no
+        turn may wait on); a redelivered message's replies are not queued again."""
         started = time.perf_counter()
         incoming = incoming.cleaned()  # whatever the channel let through, stored and read safely
         prepared = await self._prepare(incoming)
@@ -108,7 +131,7 @@ class Engine:
         while True:
             try:
                 async with self.db.transaction() as session:
-                    result = await self._turn(session, incoming, prepared)
+                    result = await self._turn(session, incoming, prepared, replies_later)
                 break
             except LookupNeeded as need:  # rolled back: look it up unlocked, then run the turn again
                 lookups += 1
@@ -125,6 +148,8 @@ class Engine:
                     continue
                 metrics.TURNS.labels(incoming.channel, "error").inc()
                 raise
+        if result.queued and self.queued is not None:
+            self.queued()  # committed: the outbox may send them now, not at its next poll
         outcome = "duplicate" if result.duplicate else "ok"
         metrics.TURNS.labels(incoming.channel, outcome).inc()
         metrics.TURN_SECONDS.observe(time.perf_counter() - started)
@@ -149,7 +174,9 @@ class Engine:
         except GeocodingUnavailable as exc:
             return exc
 
-    async def _turn(self, session: Any, incoming: Incoming, prepared: Prepared) -> TurnResult:
+    async def _turn(
+        self, session: Any, incoming: Incoming, prepared: Prepared, replies_later: bool
+    ) -> TurnResult:
         now = utcnow()
         conversation = await self._lock_conversation(session, incoming, now)
 
@@ -164,7 +191,7 @@ class Engine:
         if expired:
             state = State()
 
-        incoming, label = self._resolve_choice(incoming, state)
+        incoming, label = self._resolve_choice(incoming, state, self._command_of(incoming) is not None)
         step = await self._run(session, conversation, state, incoming, now, expired, prepared)
 
         asked = next((r for r in reversed(step.replies) if r.choices), None)
@@ -200,7 +227,11 @@ class Engine:
             for r in step.replies
         ]
         session.add_all(rows)
-        for later in step.later:
+        queued = (
+            [Later(incoming.channel, incoming.conversation, r) for r in step.replies] if replies_later else []
+        )
+        queued += step.later
+        for later in queued:
             enqueue(session, later, now)
         await session.flush()
         session.add(
@@ -213,7 +244,9 @@ class Engine:
                 created_at=now,
             )
         )
-        return TurnResult(replies=step.replies, transcript=[TranscriptEntry.of(r) for r in rows])
+        return TurnResult(
+            replies=step.replies, transcript=[TranscriptEntry.of(r) for r in rows], queued=len(queued)
+        )
 
     async def _lock_conversation(self, session: Any, incoming: Incoming, now: datetime) -> Conversation:
         await session.execute(
@@ -249,16 +282,25 @@ class Engine:
             duplicate=True,
         )
 
+    def _command_of(self, incoming: Incoming) -> tuple[str, str] | None:
+        """The registered slash command the message is, if it is one."""
+        slash = None if incoming.choice else slash_command(incoming.text)
+        return slash if slash is not None and COMMAND_PREFIX + slash[0] in self.dialogs else None
+
     @staticmethod
-    def _resolve_choice(incoming: Incoming, state: State) -> tuple[Incoming, str | None]:
+    def _resolve_choice(incoming: Incoming, state: State, is_command: bool) -> tuple[Incoming, str | None]:
         """Turn a typed "2" or label into the choice, and find the label of a tapped one."""
         labels = {c.id: c.label for c in state.choices}
+        if incoming.choice is not None and incoming.choice not in labels:
+            by_token = {c.token: c.id for c in state.choices}
+            if incoming.choice in by_token:  # as a channel carried it back
+                incoming = replace(incoming, choice=by_token[incoming.choice])
         if incoming.choice is not None:
             if incoming.choice in labels:
                 return incoming, labels[incoming.choice]
             # A button from an earlier question: keep the words, drop the stale id.
             return replace(incoming, choice=None), None
-        if incoming.text and state.choices and global_command(incoming.text) is None:
+        if incoming.text and state.choices and not is_command and global_command(incoming.text) is None:
             chosen = resolve_choice(incoming.text, state.choices)
             if chosen is not None:
                 return replace(incoming, choice=chosen), None
@@ -301,14 +343,17 @@ class Engine:
                 ],
             )
         if incoming.is_empty:
-            return Step(
-                state,
-                [
-                    Outgoing(
-                        "I didn't get any text. Type your question, or say **help** to see what I can do."
-                    )
-                ],
+            said = (
+                f"I can't open {incoming.unreadable} here. Please type your message; "
+                "you can also send a photo or a location."
+                if incoming.unreadable
+                else "I didn't get any text. Type your question, or say **help** to see what I can do."
             )
+            return Step(state, [Outgoing(said)])
+        slash = self._command_of(incoming)
+        if slash is not None:
+            name, rest = slash
+            return await self.dialogs.get(COMMAND_PREFIX + name)(ctx, state, replace(incoming, text=rest))
         command = None if incoming.choice else global_command(incoming.text)
         if command == "cancel":
             return await self.dialogs.get("cancelled")(ctx, state, incoming)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -16,6 +18,8 @@ from bot.plugin import AdapterPlugin, adapter_plugins, dialog_registrars
 from bot.services import Services
 from bot.settings import Settings
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(slots=True)
 class Hub:
@@ -27,9 +31,25 @@ class Hub:
     feed: TranscriptFeed  # wakes this process's open chat pages
     plugins: list[AdapterPlugin] = field(default_factory=list)
     channels: dict[str, Channel] = field(default_factory=dict)
+    # Set when a turn of this process queued outbox rows: wakes its outbox worker.
+    outbox_queued: asyncio.Event = field(default_factory=asyncio.Event)
+    _started: list[AdapterPlugin] = field(default_factory=list)
+
+    async def start(self) -> None:
+        """Run the plugins' start hooks (a platform client opening its connections), in
+        order; `close` stops those that started, last first."""
+        for plugin in self.plugins:
+            await plugin.start(self)
+            self._started.append(plugin)
 
     async def close(self) -> None:
         try:
+            while self._started:
+                plugin = self._started.pop()
+                try:
+                    await plugin.stop(self)
+                except Exception:
+                    log.exception("stopping the %s plugin failed", plugin.name)
             await self.services.geocoder.close()
         finally:
             await self.db.dispose()
@@ -49,6 +69,7 @@ def build_hub(settings: Settings, *, plugins: list[AdapterPlugin] | None = None)
         max_chars=settings.MAX_MESSAGE_CHARS,
     )
     hub = Hub(settings, db, services, dialogs, engine, TranscriptFeed(db))
+    engine.queued = hub.outbox_queued.set
     hub.plugins = [p for p in (plugins if plugins is not None else adapter_plugins()) if p.enabled(hub)]
     for plugin in hub.plugins:
         for channel in plugin.channels(hub):

@@ -8,6 +8,8 @@ channel's `Capabilities` decide, and `degrade` turns the rest into plain text
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
@@ -46,8 +48,11 @@ class Incoming:
     text: str = ""
     photos: tuple[Photo, ...] = ()
     location: Location | None = None
-    choice: str | None = None
+    choice: str | None = None  # a choice's id, or its `token` as a channel carried it
     received_at: datetime = field(default_factory=utcnow)
+    # What came that the bot cannot read, in words ("a voice message", "a sticker"), so the
+    # answer can say so; the message is then empty.
+    unreadable: str = ""
 
     @property
     def is_empty(self) -> bool:
@@ -88,6 +93,13 @@ class Choice:
     # alone is what channels show.
     aliases: tuple[str, ...] = ()
 
+    @property
+    def token(self) -> str:
+        """What a channel carries back when the choice is tapped: the id when it is short,
+        else a digest of it. Platforms limit such data (Telegram: 64 bytes, Slack: 255
+        characters), and ids hold a city's own codes, which may be long."""
+        return choice_token(self.id)
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "label": self.label}
         if self.aliases:
@@ -97,6 +109,17 @@ class Choice:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Choice:
         return cls(str(data["id"]), str(data["label"]), tuple(str(a) for a in data.get("aliases") or ()))
+
+
+MAX_TOKEN_BYTES = 64  # Telegram's limit on callback data, the smallest of the platforms'
+_DIGEST_MARK = "~"  # no dialog's id starts with it
+
+
+def choice_token(choice_id: str) -> str:
+    if len(choice_id.encode()) <= MAX_TOKEN_BYTES and not choice_id.startswith(_DIGEST_MARK):
+        return choice_id
+    digest = hashlib.sha256(choice_id.encode()).digest()[:18]
+    return _DIGEST_MARK + base64.urlsafe_b64encode(digest).decode()
 
 
 @dataclass(frozen=True, slots=True)

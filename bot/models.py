@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -114,6 +115,7 @@ class TranscriptMessage(Base):
 # The WHERE of the partial indexes (migration 0006). Queries that should use them say the
 # same words, literally: SQLite uses a partial index only for the very same expression.
 OUTBOX_WAITING = "status IN ('pending', 'sending')"
+OUTBOX_WAITING_STATUSES = ("pending", "sending")
 REPORT_OPEN = "status != 'closed'"
 REPORT_TIMED = "days_to_close IS NOT NULL"  # closed, with a time to close (migration 0007)
 
@@ -436,3 +438,17 @@ class DepartmentRow(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     slack_channel: Mapped[str | None] = mapped_column(String(100), nullable=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Poller(Base):
+    """A platform's update feed that one process at a time may read (Telegram's getUpdates
+    refuses a second reader): who holds it, until when, and where reading stopped, so a
+    restart or another process goes on from there and neither loses nor repeats updates."""
+
+    __tablename__ = "pollers"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -40,6 +40,13 @@ class AdapterPlugin:
     def add_commands(self, commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         """Add subcommands to the `civic311` command line."""
 
+    async def start(self, hub: Hub) -> None:
+        """Open what the channels need (a platform client, its connections) once the hub is
+        built; a failure here stops start-up with its message."""
+
+    async def stop(self, hub: Hub) -> None:
+        """Close what `start` opened; called by `Hub.close`, after the web server stopped."""
+
     def geocoder(self, hub: Hub) -> Geocoder | None:
         """A geocoder for typed addresses; the first enabled plugin offering one is used."""
         return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.dialog import Context, State, Step
-from bot.messages import Outgoing
+from bot.messages import Incoming, Outgoing
 from bot.reporting import reports
 
 ASK_NUMBER = (
@@ -89,3 +89,15 @@ async def stop_updates(ctx: Context, number: str | None) -> Step:
             )
         ],
     )
+
+
+async def status_command(ctx: Context, state: State, incoming: Incoming) -> Step:
+    """`/status 10234`; `/status` alone is the resident's own reports. The dialog the
+    resident was in stands: its question can still be answered after this."""
+    number = incoming.text.strip().lstrip("#") or None
+    step = await status_reply(ctx, number)
+    return Step(state, step.replies)
+
+
+async def my_reports_command(ctx: Context, state: State, incoming: Incoming) -> Step:
+    return Step(state, (await my_reports(ctx)).replies)

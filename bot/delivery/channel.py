@@ -37,3 +37,21 @@ class BatchChannel(Channel, Protocol):
     async def send_batch(self, messages: Sequence[tuple[str, Outgoing]]) -> list[DeliveryError | None]:
         """Deliver each (address, message), the addresses all different: one outcome per
         message, in order, None when it was delivered. Raising says none was."""
+
+
+# Refusals that sending the same message again cannot change. 401 is not one: a wrong
+# token is fixed by the operator, and the messages should then go, not be lost.
+PERMANENT_STATUSES = frozenset({400, 403, 404, 410, 413, 414, 415, 422})
+
+
+def http_delivery_error(status: int, detail: str, *, retry_after: float | None = None) -> DeliveryError:
+    """A platform's HTTP refusal as the outbox understands it: 429 waits the platform's
+    `retry_after` (a second if it named none), a refusal of the message itself is
+    permanent, and anything else (5xx, 408, 401, a proxy's answer) is tried again with
+    backoff. Every channel maps its platform's answers through this."""
+    reason = f"HTTP {status}: {detail[:300]}" if detail else f"HTTP {status}"
+    if status == 429:
+        return DeliveryError(reason, retry_after=max(0.0, retry_after) if retry_after is not None else 1.0)
+    if status in PERMANENT_STATUSES:
+        return DeliveryError(reason, permanent=True)
+    return DeliveryError(reason, retry_after=retry_after)

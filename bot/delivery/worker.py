@@ -15,7 +15,6 @@ The hot loop issues Core statements and builds no ORM objects.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -35,6 +34,7 @@ from bot.messages import Outgoing, degrade
 from bot.models import OUTBOX_WAITING, OutboxMessage
 from bot.settings import Settings
 from bot.timeutil import utcnow
+from bot.waiting import first_of
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,7 @@ class OutboxWorker:
         base_backoff_s: float = BASE_BACKOFF_S,
         clock: Callable[[], datetime] = utcnow,
         keep_sent: timedelta = KEEP_SENT,
+        wake: asyncio.Event | None = None,
     ) -> None:
         self.db = db
         self.channels = channels
@@ -117,16 +118,27 @@ class OutboxWorker:
         self.base_backoff_s = base_backoff_s
         self.clock = clock
         self.keep_sent = keep_sent
+        # Set when this process queued a message: the idle loop claims at once instead of
+        # at its next poll (other processes' messages wait for the poll).
+        self.wake = wake if wake is not None else asyncio.Event()
         self._swept_at: datetime | None = None
         self._counted_at: float | None = None
 
     @classmethod
-    def from_settings(cls, db: Database, channels: Mapping[str, Channel], settings: Settings) -> OutboxWorker:
+    def from_settings(
+        cls,
+        db: Database,
+        channels: Mapping[str, Channel],
+        settings: Settings,
+        *,
+        wake: asyncio.Event | None = None,
+    ) -> OutboxWorker:
         return cls(
             db,
             channels,
             max_attempts=settings.OUTBOX_MAX_ATTEMPTS,
             keep_sent=timedelta(days=settings.OUTBOX_KEEP_SENT_DAYS),
+            wake=wake,
         )
 
     async def claim(self) -> list[Claimed]:
@@ -390,6 +402,7 @@ class OutboxWorker:
     async def run_forever(self, stop: asyncio.Event, *, idle_s: float = 1.0) -> None:
         """Poll until `stop` is set; a message being sent when it is set is finished."""
         while not stop.is_set():
+            self.wake.clear()  # before the claim: a message queued during it wakes the next
             try:
                 tried = await self.run_once()
                 await self._count_when_due()
@@ -398,8 +411,7 @@ class OutboxWorker:
                 log.exception("outbox loop error; retrying shortly")
                 tried = 0
             if tried == 0:  # a full or partial batch: claim again at once, the queue may hold more
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=idle_s)
+                await first_of(stop, self.wake, within_s=idle_s)
 
 
 def _rowcount(result: Any) -> int:

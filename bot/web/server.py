@@ -128,7 +128,7 @@ def create_app(
 async def _outbox_in_process(app: web.Application) -> AsyncIterator[None]:
     hub = app[HUB]
     stop = asyncio.Event()
-    worker = OutboxWorker.from_settings(hub.db, hub.channels, hub.settings)
+    worker = OutboxWorker.from_settings(hub.db, hub.channels, hub.settings, wake=hub.outbox_queued)
     task = asyncio.create_task(worker.run_forever(stop), name="outbox")
     yield
     stop.set()

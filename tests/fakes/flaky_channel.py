@@ -2,7 +2,8 @@
 
 It maps the platform's answers the way a real adapter must: 429 is a rate limit with the
 platform's own `retry_after` (body or header), any other 5xx or a connection failure is
-worth retrying later, any other 4xx is permanent. It is what the outbox worker processes
+worth retrying later, a refusal of the message itself is permanent (the core's
+`http_delivery_error`, which every channel maps through). It is what the outbox worker processes
 of the multi-process delivery tests send with.
 """
 
@@ -12,7 +13,7 @@ import hashlib
 
 import aiohttp
 
-from bot.delivery.channel import DeliveryError
+from bot.delivery.channel import DeliveryError, http_delivery_error
 from bot.messages import PLAIN_TEXT, Capabilities, Outgoing
 
 CHANNEL_NAME = "flaky"
@@ -45,13 +46,8 @@ class FlakyHttpChannel:
                 if response.status < 300:
                     return
                 detail = await response.text()
-                if response.status == 429:
-                    raise DeliveryError(
-                        f"rate limited: {detail[:200]}", retry_after=await _retry_after(response)
-                    )
-                if response.status >= 500:
-                    raise DeliveryError(f"platform error {response.status}: {detail[:200]}")
-                raise DeliveryError(f"refused {response.status}: {detail[:200]}", permanent=True)
+                wish = await _retry_after(response) if response.status == 429 else None
+                raise http_delivery_error(response.status, detail, retry_after=wish)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"cannot reach the platform: {type(exc).__name__}: {exc}") from exc
 
