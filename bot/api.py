@@ -33,17 +33,19 @@ from bot.messages import (
 )
 from bot.models import Report, ReportEvent
 from bot.plugin import AdapterPlugin
+from bot.pollers import PollerLease
 from bot.reporting import queries as report_queries
 from bot.reporting import reports
 from bot.settings import Settings
 from bot.timeutil import utcnow
 from bot.waiting import first_of
 from bot.web import ratelimit, sessions
-from bot.web.server import HUB, STOPPING
+from bot.web.server import HUB, STOPPING, UNAVAILABLE
 
 __all__ = [
     "HUB",
     "STOPPING",
+    "UNAVAILABLE",
     "AdapterPlugin",
     "BatchChannel",
     "Capabilities",
@@ -60,6 +62,7 @@ __all__ = [
     "Outgoing",
     "Photo",
     "Place",
+    "PollerLease",
     "Report",  # read-only: as `report_queries` returns them; changes go through `reports`
     "ReportEvent",
     "Settings",

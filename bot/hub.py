@@ -11,12 +11,15 @@ from typing import Any
 from bot.db import Database
 from bot.delivery.channel import Channel
 from bot.delivery.feed import TranscriptFeed
+from bot.delivery.outbox import Later, enqueue
 from bot.dialog import DialogRegistry
 from bot.engine import Engine
 from bot.geocoding import NoGeocoder
+from bot.messages import Outgoing
 from bot.plugin import AdapterPlugin, adapter_plugins, dialog_registrars
 from bot.services import Services
 from bot.settings import Settings
+from bot.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,14 @@ class Hub:
     # Set when a turn of this process queued outbox rows: wakes its outbox worker.
     outbox_queued: asyncio.Event = field(default_factory=asyncio.Event)
     _started: list[AdapterPlugin] = field(default_factory=list)
+
+    async def send_later(self, channel: str, address: str, message: Outgoing) -> None:
+        """Queue a message that answers no turn (a photo refused before it reached one, a
+        note that the resident writes too fast), in order with the others to that address,
+        and wake the outbox."""
+        async with self.db.transaction() as session:
+            enqueue(session, Later(channel, address, message), utcnow())
+        self.outbox_queued.set()
 
     async def start(self) -> None:
         """Run the plugins' start hooks (a platform client opening its connections), in

@@ -11,3 +11,9 @@ INTENTS = Counter("civic311_intents_total", "What residents' messages were under
 OUTBOX = Counter("civic311_outbox_total", "Outbox delivery attempts", ["channel", "outcome"])
 OUTBOX_PENDING = Gauge("civic311_outbox_pending", "Outbox messages waiting to be sent")
 HTTP_REJECTED = Counter("civic311_http_rejected_total", "Requests refused", ["reason"])
+PLATFORM_CALLS = Counter(
+    "civic311_platform_calls_total", "Calls to chat platforms' APIs", ["channel", "kind", "outcome"]
+)
+PLATFORM_UPDATES = Counter(
+    "civic311_platform_updates_total", "Updates received from chat platforms", ["channel", "kind"]
+)

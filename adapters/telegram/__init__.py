@@ -1,0 +1,77 @@
+"""Telegram: residents talk to the city's bot in the app they already use.
+
+python-telegram-bot is used as a library inside `serve`: updates arrive at
+`POST /telegram/webhook` (or by long polling in one process at a time), turns run
+through the engine like any channel's, and everything the bot says goes out through
+the outbox. TELEGRAM_BOT_TOKEN turns it on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from adapters.telegram import setup
+from adapters.telegram.channel import NAME, BotHolder, TelegramChannel
+from adapters.telegram.client import install_token_filter, make_bot
+from adapters.telegram.polling import Poller
+from adapters.telegram.updates import UpdateHandler
+from adapters.telegram.webhook import HANDLER, PATH, SECRET, webhook
+from bot.api import AdapterPlugin, Channel, Hub, PollerLease
+
+
+class TelegramPlugin(AdapterPlugin):
+    name = NAME
+
+    def __init__(self) -> None:
+        self._bots: BotHolder | None = None
+
+    def enabled(self, hub: Hub) -> bool:
+        return bool(hub.settings.TELEGRAM_BOT_TOKEN)
+
+    def bots(self, hub: Hub) -> BotHolder:
+        if self._bots is None:
+            self._bots = BotHolder(make_bot(hub.settings))
+        return self._bots
+
+    def channels(self, hub: Hub) -> list[Channel]:
+        return [TelegramChannel(self.bots(hub), hub)]
+
+    def setup_web(self, hub: Hub, app: web.Application) -> None:
+        handler = UpdateHandler(hub, self.bots(hub))
+        app[HANDLER] = handler
+        if hub.settings.telegram_mode == "webhook":
+            app[SECRET] = hub.settings.TELEGRAM_WEBHOOK_SECRET or ""
+            app.router.add_post(PATH, webhook)
+            app.cleanup_ctx.append(setup.registering(handler.bots.bot, hub.settings))  # type: ignore[arg-type]
+        else:
+            app.cleanup_ctx.append(_polling(handler, hub))
+
+    def add_commands(self, commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+        setup.add_commands(commands)
+
+    async def start(self, hub: Hub) -> None:
+        install_token_filter(hub.settings.TELEGRAM_BOT_TOKEN or "")
+
+    async def stop(self, hub: Hub) -> None:
+        if self._bots is not None:
+            await self._bots.close()
+
+
+def _polling(handler: UpdateHandler, hub: Hub):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        token = hub.settings.TELEGRAM_BOT_TOKEN or ""
+        lease = PollerLease(hub.db, f"{NAME}:{token.partition(':')[0]}")  # the bot's id, not its secret
+        stop = asyncio.Event()
+        task = asyncio.create_task(Poller(handler, lease).run(stop), name="telegram-polling")
+        yield
+        stop.set()
+        await task
+
+    return ctx
+
+
+plugin = TelegramPlugin

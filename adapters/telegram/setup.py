@@ -1,0 +1,152 @@
+"""Telling Telegram where we are: the webhook, the commands menu, and the CLI for both.
+
+In webhook mode `serve` registers its own URL at start, with the secret and the kinds of
+update it wants; until Telegram can be reached it keeps trying, and the web chat works
+meanwhile. `civic311 telegram set-webhook | delete-webhook | info` do the same by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from telegram import Bot, BotCommand
+from telegram.error import TelegramError
+
+from adapters.telegram.client import ALLOWED_UPDATES, make_bot, redact
+from adapters.telegram.webhook import PATH
+from bot.api import Settings, UserError, first_of
+
+log = logging.getLogger(__name__)
+
+COMMANDS = (
+    BotCommand("start", "Start again"),
+    BotCommand("help", "What I can do"),
+    BotCommand("status", "A report's status: /status 10234"),
+    BotCommand("myreports", "The reports you filed or follow"),
+    BotCommand("cancel", "Stop what we are doing"),
+)
+FIRST_RETRY_S = 5.0
+MAX_RETRY_S = 300.0
+
+
+def webhook_url(settings: Settings) -> str:
+    return f"{settings.PUBLIC_URL}{PATH}"
+
+
+async def register(
+    bot: Bot, settings: Settings, *, url: str | None = None, drop_pending: bool = False
+) -> None:
+    await bot.set_webhook(
+        url or webhook_url(settings),
+        secret_token=settings.TELEGRAM_WEBHOOK_SECRET,
+        allowed_updates=list(ALLOWED_UPDATES),
+        drop_pending_updates=drop_pending,
+    )
+    await bot.set_my_commands(list(COMMANDS))
+
+
+async def keep_registering(bot: Bot, settings: Settings, stop: asyncio.Event) -> None:
+    """Register once Telegram can be reached, waiting longer after each failure."""
+    wait = FIRST_RETRY_S
+    while not stop.is_set():
+        try:
+            await register(bot, settings)
+            log.info("telegram: webhook set to %s", webhook_url(settings))
+            return
+        except TelegramError as exc:
+            log.warning(
+                "telegram: cannot set the webhook yet (%s); trying again in %.0f s",
+                redact(exc.message, settings.TELEGRAM_BOT_TOKEN),
+                wait,
+            )
+        await first_of(stop, within_s=wait)
+        wait = min(MAX_RETRY_S, wait * 2)
+
+
+def registering(bot: Bot, settings: Settings) -> object:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(keep_registering(bot, settings, stop), name="telegram-webhook")
+        yield
+        stop.set()
+        await task
+
+    return ctx
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    telegram = commands.add_parser("telegram", help="the Telegram bot's webhook, by hand")
+    actions = telegram.add_subparsers(dest="telegram_command", metavar="ACTION")
+    set_hook = actions.add_parser("set-webhook", help="point Telegram at PUBLIC_URL/telegram/webhook")
+    set_hook.add_argument("--url", help="another URL than PUBLIC_URL/telegram/webhook")
+    set_hook.add_argument("--drop-pending", action="store_true", help="discard updates Telegram holds")
+    set_hook.set_defaults(handler=_set_webhook)
+    delete = actions.add_parser("delete-webhook", help="stop webhook delivery (for polling)")
+    delete.add_argument("--drop-pending", action="store_true", help="discard updates Telegram holds")
+    delete.set_defaults(handler=_delete_webhook)
+    actions.add_parser("info", help="the bot and its webhook, as Telegram sees them").set_defaults(
+        handler=_info
+    )
+
+
+async def _with_bot(settings: Settings) -> Bot:
+    if not settings.TELEGRAM_BOT_TOKEN:
+        raise UserError("TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and set its token")
+    bot = make_bot(settings)
+    try:
+        await bot.initialize()
+    except TelegramError as exc:
+        raise UserError(f"Telegram: {redact(exc.message, settings.TELEGRAM_BOT_TOKEN)}") from None
+    return bot
+
+
+async def _set_webhook(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.TELEGRAM_WEBHOOK_SECRET:
+        raise UserError("TELEGRAM_WEBHOOK_SECRET is not set: a webhook without it would take anyone's posts")
+    url = args.url or webhook_url(settings)
+    if not url.startswith("https://"):
+        raise UserError(f"Telegram delivers only to https URLs, not {url} (set PUBLIC_URL, or use polling)")
+    bot = await _with_bot(settings)
+    try:
+        await register(bot, settings, url=url, drop_pending=args.drop_pending)
+    except TelegramError as exc:
+        raise UserError(
+            f"Telegram refused the webhook: {redact(exc.message, settings.TELEGRAM_BOT_TOKEN)}"
+        ) from None
+    finally:
+        await bot.shutdown()
+    print(f"webhook set: {url}")
+    return 0
+
+
+async def _delete_webhook(args: argparse.Namespace, settings: Settings) -> int:
+    bot = await _with_bot(settings)
+    try:
+        await bot.delete_webhook(drop_pending_updates=args.drop_pending)
+    except TelegramError as exc:
+        raise UserError(f"Telegram: {redact(exc.message, settings.TELEGRAM_BOT_TOKEN)}") from None
+    finally:
+        await bot.shutdown()
+    print("webhook deleted: updates wait for polling (serve with TELEGRAM_MODE=polling)")
+    return 0
+
+
+async def _info(args: argparse.Namespace, settings: Settings) -> int:
+    bot = await _with_bot(settings)
+    try:
+        info = await bot.get_webhook_info()
+    except TelegramError as exc:
+        raise UserError(f"Telegram: {redact(exc.message, settings.TELEGRAM_BOT_TOKEN)}") from None
+    finally:
+        await bot.shutdown()
+    print(f"bot: @{bot.username} (id {bot.id})")
+    print(f"mode here: {settings.telegram_mode}")
+    print(f"webhook: {info.url or 'none (updates wait for polling)'}")
+    print(f"pending updates: {info.pending_update_count}")
+    if info.last_error_message:
+        print(f"last error: {info.last_error_message}")
+    return 0
