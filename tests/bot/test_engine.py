@@ -173,3 +173,61 @@ async def test_oversized_and_empty_messages_get_a_clear_answer(engine: Engine) -
 )
 def test_global_commands_are_whole_messages(text: str, command: str | None) -> None:
     assert global_command(text) == command
+
+
+async def test_replies_later_are_queued_in_the_turn_once_and_wake_the_worker(
+    engine: Engine, db: Database
+) -> None:
+    woken: list[int] = []
+    engine.queued = lambda: woken.append(1)
+    first = await engine.handle(msg("m1", "later"), replies_later=True)
+    again = await engine.handle(msg("m1", "later"), replies_later=True)  # a redelivery
+    assert first.queued == 2 and again.duplicate and again.queued == 0
+    async with db.reading() as s:
+        rows = (
+            await s.execute(select(OutboxMessage.address, OutboxMessage.payload).order_by(OutboxMessage.id))
+        ).all()
+    # The reply to the resident first, then the dialog's own later message; once each.
+    assert [(a, p["text"]) for a, p in rows] == [("c1", "1:later::0"), ("other", "later")]
+    assert woken == [1]
+
+
+async def test_replies_are_not_queued_unless_asked(engine: Engine, db: Database) -> None:
+    engine.queued = lambda: pytest.fail("nothing was queued")
+    result = await engine.handle(msg("m1", "hello"))
+    assert result.queued == 0 and await count(db, OutboxMessage) == 0
+
+
+async def test_a_tapped_choice_comes_back_as_its_token(engine: Engine) -> None:
+    long_id = "svc:" + "x" * 100  # a city's own code can be long; platforms carry 64 bytes
+    await engine.handle(msg("m1", "pick"))
+    token = Choice("b", "Bananas").token
+    assert token == "b"
+    result = await engine.handle(msg("m2", "", choice=token))
+    assert result.replies[0].text == "2::b:0"
+    assert len(Choice(long_id, "Long").token.encode()) <= 64
+    assert Choice(long_id, "Long").token != Choice(long_id + "y", "Long").token
+
+
+async def test_a_slash_command_runs_its_dialog_and_does_not_pick_a_choice(
+    db: Database, settings: Settings
+) -> None:
+    async def status(ctx: Context, state: State, incoming: Incoming) -> Step:
+        return Step(state, [Outgoing(f"status of {incoming.text}")])
+
+    registry = DialogRegistry()
+    for name in ("root", "counter"):
+        registry.register(name, counter)
+    registry.register("command:status", status)
+    engine = Engine(db, registry, Services(settings))
+    await engine.handle(msg("m1", "pick"))
+    result = await engine.handle(msg("m2", "/status 1"))  # not "the first choice"
+    assert result.replies[0].text == "status of 1"
+    assert (await engine.handle(msg("m3", "/status@civic311_bot 10234"))).replies[0].text == "status of 10234"
+    # An unknown command is text for the dialog, as before.
+    assert (await engine.handle(msg("m4", "/frobnicate"))).replies[0].text.endswith(":/frobnicate::0")
+
+
+async def test_something_unreadable_is_answered_politely(engine: Engine) -> None:
+    result = await engine.handle(msg("m1", "", unreadable="a voice message"))
+    assert result.replies[0].text.startswith("I can't open a voice message here.")

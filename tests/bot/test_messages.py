@@ -87,3 +87,13 @@ def test_other_words_pick_a_choice_and_survive_the_state() -> None:
     restored = State.from_json(State("report", "change", {}, choices=offered).to_json())
     assert restored.choices == offered  # aliases kept between turns, in the database
     assert Outgoing.from_json(Outgoing("?", choices=tuple(offered)).to_json()).choices == tuple(offered)
+
+
+def test_choice_tokens_are_short_and_never_taken_for_an_id() -> None:
+    from bot.messages import MAX_TOKEN_BYTES, choice_token
+
+    assert choice_token("svc:pothole") == "svc:pothole"
+    for raw in ("é" * 40, "x" * 65, "~short"):
+        token = choice_token(raw)
+        assert token != raw and token.startswith("~") and len(token.encode()) <= MAX_TOKEN_BYTES
+    assert choice_token("x" * 64) == "x" * 64
