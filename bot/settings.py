@@ -6,6 +6,7 @@ the person reading it is usually an operator looking at a deploy log.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
@@ -13,8 +14,20 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_BOT_TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,100}")
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+SECRET_SETTINGS = frozenset(
+    {
+        "TELEGRAM_BOT_TOKEN",
+        "TELEGRAM_WEBHOOK_SECRET",
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+    }
+)
 
 
 class ConfigError(Exception):
@@ -137,6 +150,26 @@ class Settings(BaseSettings):
             raise ValueError("must be the path of a GeoJSON file with the city's boundary polygon")
         return value
 
+    @field_validator("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET")
+    @classmethod
+    def _telegram_secrets(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if info.field_name == "TELEGRAM_BOT_TOKEN" and not _BOT_TOKEN.fullmatch(value):
+            raise ValueError("is not a bot token as @BotFather gives it (digits, a colon, then letters)")
+        if info.field_name == "TELEGRAM_WEBHOOK_SECRET" and not _WEBHOOK_SECRET.fullmatch(value):
+            raise ValueError("must be 1-256 characters of letters, digits, '_' or '-' (Telegram's rule)")
+        return value
+
+    @field_validator("TELEGRAM_API_BASE_URL", "TELEGRAM_FILE_BASE_URL")
+    @classmethod
+    def _telegram_urls(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL, e.g. https://api.telegram.org/bot")
+        return value.strip()
+
     @model_validator(mode="after")
     def _telegram(self) -> Settings:
         if self.TELEGRAM_BOT_TOKEN and self.telegram_mode == "webhook" and not self.TELEGRAM_WEBHOOK_SECRET:
@@ -198,5 +231,7 @@ def load_settings(**overrides: object) -> Settings:
             msg = str(err["msg"]).removeprefix("Value error, ")
             value = err.get("input")
             shown = f" (got {value!r})" if isinstance(value, str | int) and name != "configuration" else ""
+            if name in SECRET_SETTINGS:
+                shown = ""  # a token in a deploy log is a token leaked
             lines.append(f"{name}: {msg}{shown}" if name != "configuration" else msg)
         raise ConfigError("; ".join(lines)) from None

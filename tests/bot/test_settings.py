@@ -27,13 +27,18 @@ def test_platform_database_urls_are_accepted(given: str, expected: str) -> None:
     assert expected == load_settings(DATABASE_URL=given, _env_file=None).DATABASE_URL
 
 
+TOKEN = "123456:AAE" + "x" * 32
+
+
 @pytest.mark.parametrize(
     ("values", "names"),
     [
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"PUBLIC_URL": "311.example.gov"}, "PUBLIC_URL"),
         ({"CONVERSATION_TIMEOUT_MINUTES": "soon"}, "CONVERSATION_TIMEOUT_MINUTES"),
-        ({"TELEGRAM_BOT_TOKEN": "t", "PUBLIC_URL": "https://a.example"}, "TELEGRAM_WEBHOOK_SECRET"),
+        ({"TELEGRAM_BOT_TOKEN": TOKEN, "PUBLIC_URL": "https://a.example"}, "TELEGRAM_WEBHOOK_SECRET"),
+        ({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": "no spaces"}, "TELEGRAM_WEBHOOK_SECRET"),
+        ({"TELEGRAM_API_BASE_URL": "api.telegram.org"}, "TELEGRAM_API_BASE_URL"),
         ({"SLACK_BOT_TOKEN": "xoxb"}, "SLACK_SIGNING_SECRET"),
     ],
 )
@@ -41,6 +46,22 @@ def test_a_wrong_value_names_the_variable(values: dict[str, str], names: str) ->
     with pytest.raises(ConfigError) as caught:
         load_settings(**values, _env_file=None)
     assert names in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_wrong_token_is_refused_without_being_shown() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(TELEGRAM_BOT_TOKEN="123456 AAEsecretsecretsecretsecret", _env_file=None)
+    assert "TELEGRAM_BOT_TOKEN" in str(caught.value) and "secret" not in str(caught.value)
+
+
+def test_telegram_mode_follows_the_public_url_unless_set() -> None:
+    base = {"TELEGRAM_BOT_TOKEN": TOKEN, "_env_file": None}
+    assert load_settings(**base).telegram_mode == "polling"
+    https = load_settings(**base, PUBLIC_URL="https://311.example.gov", TELEGRAM_WEBHOOK_SECRET="s3cret")
+    assert https.telegram_mode == "webhook"
+    assert load_settings(
+        **base, PUBLIC_URL="https://311.example.gov", TELEGRAM_MODE="polling"
+    ).telegram_mode == ("polling")
 
 
 def test_env_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
