@@ -235,7 +235,8 @@ class TelegramState:
         """Queue an update for getUpdates; False if its type is not allowed, as Telegram drops those."""
         with self._lock:
             update = copy.deepcopy(update)
-            update.setdefault("update_id", self.next_update_id())
+            if "update_id" not in update:
+                update["update_id"] = self.next_update_id()
             if next(key for key in update if key != "update_id") not in self._allowed:
                 self.dropped_updates.append(update)
                 return False
@@ -333,10 +334,10 @@ class TelegramState:
         message: dict[str, Any] = {
             "message_id": self.next_message_id(chat["id"]),
             "from": dict(self.bot_user),
+            "chat": copy.deepcopy(chat),
+            "date": int(time.time()),
         }
-        message |= {"chat": copy.deepcopy(chat), "date": int(time.time())} | {
-            k: v for k, v in content.items() if v
-        }
+        message.update((k, v) for k, v in content.items() if v)  # Telegram leaves out empty fields
         self.remember(message)
         self._bot_messages.setdefault(chat["id"], []).append(message["message_id"])
         self._sent.setdefault(chat["id"], []).append(shown)

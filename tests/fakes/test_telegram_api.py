@@ -178,11 +178,39 @@ async def test_malformed_html_is_refused(
     assert call.response["description"].startswith("Bad Request: can't parse entities: ")
 
 
-async def test_a_bare_ampersand_passes_when_not_strict_as_the_server_keeps_it() -> None:
+async def test_not_strict_lets_through_what_the_server_does_but_the_documentation_forbids() -> None:
+    both = InlineKeyboardMarkup([[InlineKeyboardButton("Go", url="https://example.org", callback_data="go")]])
     async with telegram_api(strict=False) as fake, bot_for(fake) as bot:
         chat = fake.updates.private_chat()
         message = await bot.send_message(chat["id"], "Smith & Sons &laquo;", parse_mode="HTML")
-        assert message.text == "Smith & Sons &laquo;"
+        assert message.text == "Smith & Sons &laquo;"  # a bare "&" and an unknown entity stay text
+        assert (await bot.send_message(chat["id"], "Two kinds", reply_markup=both)).reply_markup == both
+    async with telegram_api() as fake, bot_for(fake) as bot:
+        chat = fake.updates.private_chat()
+        refused = await refusal(bot.send_message(chat["id"], "Two kinds", reply_markup=both))
+        assert refused.startswith("can't parse inline keyboard button: exactly one of url, callback_data")
+
+
+async def test_a_photo_by_url_is_fetched(fake: FakeTelegram, bot: Bot, chat_id: int) -> None:
+    data = jpeg(400, 300)
+
+    async def pothole(request: web.Request) -> web.Response:
+        return web.Response(body=data, content_type="image/jpeg")
+
+    app = web.Application()
+    app.router.add_get("/pothole.jpg", pothole)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        url = str(server.make_url("/pothole.jpg"))
+        message = await bot.send_photo(chat_id, url, caption="From the web")
+        assert message.photo[-1].width == 400
+        [sent] = fake.sent_to(chat_id)
+        assert isinstance(sent, Photo) and (sent.data, sent.source) == (data, url)
+        missing = bot.send_photo(chat_id, str(server.make_url("/missing.jpg")))
+        assert await refusal(missing) == "failed to get http url content"
+    finally:
+        await server.close()
 
 
 async def test_text_limits_count_what_the_reader_sees(fake: FakeTelegram, bot: Bot, chat_id: int) -> None:
