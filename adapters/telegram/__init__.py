@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from collections.abc import AsyncIterator
+
+# PTB 22 warns on every 429 until this opts in to its coming timedelta form; our code reads
+# both forms (client.retry_after_s).
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 from aiohttp import web
 
