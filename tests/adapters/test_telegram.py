@@ -235,3 +235,33 @@ def test_logs_never_show_the_token(caplog: pytest.LogCaptureFixture) -> None:
     TokenFilter(TOKEN).filter(record)
     assert TOKEN not in record.getMessage() and "<telegram-token>" in record.getMessage()
     assert TOKEN.partition(":")[2] not in redact(f"The token `{TOKEN}` was rejected", TOKEN)
+
+
+async def test_an_iphone_heic_photo_sent_as_a_file_is_taken_as_jpeg_without_its_location(city: City) -> None:
+    import pillow_heif
+
+    from tests.images import has_location, located_exif, two_colour
+
+    pillow_heif.register_heif_opener()
+    out = io.BytesIO()
+    two_colour(64, 48).save(out, format="HEIF", exif=located_exif().tobytes())
+    heic = out.getvalue()
+    assert heic[4:12] == b"ftypheic"
+
+    chat = city.chat()
+    asked = await chat.say("there's a huge pothole on 5th and Market")
+    asked = await chat.tap("Yes", asked)
+    sent = city.fake.updates.document(heic, "IMG_0001.HEIC", "image/heic", user=chat.user, chat=chat.chat)
+    assert "1 of 3" in said(await chat.send(sent))
+    stored = list((city.hub.settings.MEDIA_DIR).glob("*.jpg"))
+    assert len(stored) == 1 and not has_location(stored[0].read_bytes())
+    assert Image.open(stored[0]).size == (64, 48)
+
+
+async def test_a_photo_over_the_limit_is_refused_before_it_is_downloaded(city: City) -> None:
+    chat = city.chat()
+    asked = await chat.say("there's a huge pothole on 5th and Market")
+    await chat.tap("Yes", asked)
+    big = city.fake.updates.document(b"\xff\xd8" + b"0" * (11 * 1024 * 1024), "big.jpg", "image/jpeg")
+    assert "the limit is 10 MB" in said(await chat.send(big))
+    assert city.fake.downloads == []
