@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from telegram import Bot, BotCommand
@@ -67,7 +67,7 @@ async def keep_registering(bot: Bot, settings: Settings, stop: asyncio.Event) ->
         wait = min(MAX_RETRY_S, wait * 2)
 
 
-def registering(bot: Bot, settings: Settings) -> object:
+def registering(bot: Bot, settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = asyncio.create_task(keep_registering(bot, settings, stop), name="telegram-webhook")
@@ -76,21 +76,6 @@ def registering(bot: Bot, settings: Settings) -> object:
         await task
 
     return ctx
-
-
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    telegram = commands.add_parser("telegram", help="the Telegram bot's webhook, by hand")
-    actions = telegram.add_subparsers(dest="telegram_command", metavar="ACTION")
-    set_hook = actions.add_parser("set-webhook", help="point Telegram at PUBLIC_URL/telegram/webhook")
-    set_hook.add_argument("--url", help="another URL than PUBLIC_URL/telegram/webhook")
-    set_hook.add_argument("--drop-pending", action="store_true", help="discard updates Telegram holds")
-    set_hook.set_defaults(handler=_set_webhook)
-    delete = actions.add_parser("delete-webhook", help="stop webhook delivery (for polling)")
-    delete.add_argument("--drop-pending", action="store_true", help="discard updates Telegram holds")
-    delete.set_defaults(handler=_delete_webhook)
-    actions.add_parser("info", help="the bot and its webhook, as Telegram sees them").set_defaults(
-        handler=_info
-    )
 
 
 async def _with_bot(settings: Settings) -> Bot:
@@ -104,7 +89,7 @@ async def _with_bot(settings: Settings) -> Bot:
     return bot
 
 
-async def _set_webhook(args: argparse.Namespace, settings: Settings) -> int:
+async def set_webhook(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.TELEGRAM_WEBHOOK_SECRET:
         raise UserError("TELEGRAM_WEBHOOK_SECRET is not set: a webhook without it would take anyone's posts")
     url = args.url or webhook_url(settings)
@@ -123,7 +108,7 @@ async def _set_webhook(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _delete_webhook(args: argparse.Namespace, settings: Settings) -> int:
+async def delete_webhook(args: argparse.Namespace, settings: Settings) -> int:
     bot = await _with_bot(settings)
     try:
         await bot.delete_webhook(drop_pending_updates=args.drop_pending)
@@ -135,7 +120,7 @@ async def _delete_webhook(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _info(args: argparse.Namespace, settings: Settings) -> int:
+async def info(args: argparse.Namespace, settings: Settings) -> int:
     bot = await _with_bot(settings)
     try:
         info = await bot.get_webhook_info()
