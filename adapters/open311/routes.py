@@ -274,6 +274,8 @@ async def post_update(request: web.Request, fmt: str) -> web.Response:
             zone=hub.settings.time_zone,
             personal=present.personal_terms(report.contact),
         )
+    if notified:
+        hub.outbox_queued.set()  # committed: this process's outbox tells them now
     log.info("open311: request %s now %s, %d subscribers told", update.number, update.status, notified)
     return respond(fmt, "service_request_updates", [entry], cors=False)
 
