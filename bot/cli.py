@@ -642,4 +642,8 @@ async def _stats(args: argparse.Namespace, settings: Settings) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m bot.cli` runs this file as __main__, a second copy of the module: adapters
+    # raise bot.cli's UserError, which this copy's `except UserError` would not catch.
+    from bot import cli
+
+    sys.exit(cli.main())

@@ -11,10 +11,11 @@ import argparse
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from aiohttp import web
 from telegram import Bot, BotCommand
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 
 from adapters.telegram.client import ALLOWED_UPDATES, make_bot, redact
 from adapters.telegram.webhook import PATH
@@ -78,15 +79,23 @@ def registering(bot: Bot, settings: Settings) -> Callable[[web.Application], Asy
     return ctx
 
 
-async def _with_bot(settings: Settings) -> Bot:
+@asynccontextmanager
+async def _telegram(settings: Settings, refused: str = "Telegram") -> AsyncIterator[Bot]:
+    """The bot for one command; whatever Telegram refuses is one line, the token hidden."""
     if not settings.TELEGRAM_BOT_TOKEN:
         raise UserError("TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and set its token")
     bot = make_bot(settings)
     try:
         await bot.initialize()
+        yield bot
+    except InvalidToken:
+        raise UserError(
+            "Telegram refused the bot token (TELEGRAM_BOT_TOKEN): check it with @BotFather"
+        ) from None
     except TelegramError as exc:
-        raise UserError(f"Telegram: {redact(exc.message, settings.TELEGRAM_BOT_TOKEN)}") from None
-    return bot
+        raise UserError(f"{refused}: {redact(exc.message, settings.TELEGRAM_BOT_TOKEN)}") from None
+    finally:
+        await bot.shutdown()
 
 
 async def set_webhook(args: argparse.Namespace, settings: Settings) -> int:
@@ -95,43 +104,26 @@ async def set_webhook(args: argparse.Namespace, settings: Settings) -> int:
     url = args.url or webhook_url(settings)
     if not url.startswith("https://"):
         raise UserError(f"Telegram delivers only to https URLs, not {url} (set PUBLIC_URL, or use polling)")
-    bot = await _with_bot(settings)
-    try:
+    async with _telegram(settings, "Telegram refused the webhook") as bot:
         await register(bot, settings, url=url, drop_pending=args.drop_pending)
-    except TelegramError as exc:
-        raise UserError(
-            f"Telegram refused the webhook: {redact(exc.message, settings.TELEGRAM_BOT_TOKEN)}"
-        ) from None
-    finally:
-        await bot.shutdown()
     print(f"webhook set: {url}")
     return 0
 
 
 async def delete_webhook(args: argparse.Namespace, settings: Settings) -> int:
-    bot = await _with_bot(settings)
-    try:
+    async with _telegram(settings) as bot:
         await bot.delete_webhook(drop_pending_updates=args.drop_pending)
-    except TelegramError as exc:
-        raise UserError(f"Telegram: {redact(exc.message, settings.TELEGRAM_BOT_TOKEN)}") from None
-    finally:
-        await bot.shutdown()
     print("webhook deleted: updates wait for polling (serve with TELEGRAM_MODE=polling)")
     return 0
 
 
 async def info(args: argparse.Namespace, settings: Settings) -> int:
-    bot = await _with_bot(settings)
-    try:
-        info = await bot.get_webhook_info()
-    except TelegramError as exc:
-        raise UserError(f"Telegram: {redact(exc.message, settings.TELEGRAM_BOT_TOKEN)}") from None
-    finally:
-        await bot.shutdown()
+    async with _telegram(settings) as bot:
+        hook = await bot.get_webhook_info()
     print(f"bot: @{bot.username} (id {bot.id})")
     print(f"mode here: {settings.telegram_mode}")
-    print(f"webhook: {info.url or 'none (updates wait for polling)'}")
-    print(f"pending updates: {info.pending_update_count}")
-    if info.last_error_message:
-        print(f"last error: {info.last_error_message}")
+    print(f"webhook: {hook.url or 'none (updates wait for polling)'}")
+    print(f"pending updates: {hook.pending_update_count}")
+    if hook.last_error_message:
+        print(f"last error: {hook.last_error_message}")
     return 0
