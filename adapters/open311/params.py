@@ -171,7 +171,10 @@ def parse_update_query(
 
 
 def _http_url(name: str, raw: str, problems: list[str]) -> str | None:
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+    except ValueError:  # "http://[::1"
+        parts = urlsplit("")
     if len(raw) > MAX_URL or parts.scheme not in ("http", "https") or not parts.netloc:
         problems.append(f"{name}: must be an http:// or https:// URL of at most {MAX_URL} characters.")
         return None

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -96,11 +97,13 @@ async def _params(request: web.Request) -> MultiDict[str]:
     params: MultiDict[str] = MultiDict()
     try:
         form = await request.post()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, LookupError, HttpProcessingError):
+        # HttpProcessingError: a multipart part's header line is broken (no colon).
         raise ApiError(400, "The form could not be read: send it as UTF-8, URL-encoded.") from None
     for key, value in form.items():
         if isinstance(value, str):
-            params.add(clean_text(key), clean_text(value))
+            # The key as sent: cleaned, "probe\0key" would pass as "probekey".
+            params.add(clean_text(key), value if clean_text(key) == "api_key" else clean_text(value))
     query = _query(request)
     for key in ("api_key", "jurisdiction_id"):
         if key not in params and key in query:

@@ -8,9 +8,9 @@ SameSite cookie on the read-only event stream (EventSource sends no headers).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
 import json
+import logging
 import re
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -27,6 +27,7 @@ from adapters.webchat.uploads import UploadError, check_announced_size, read_pho
 from bot.api import (
     HUB,
     STOPPING,
+    UNAVAILABLE,
     Capabilities,
     Hub,
     Incoming,
@@ -46,7 +47,11 @@ NAME = "webchat"
 CAPABILITIES = Capabilities(buttons=True, photos=True, location_request=True, markdown=True, links=True)
 STATIC = Path(__file__).with_name("static")
 COOKIE = "civic311_chat"
+log = logging.getLogger(__name__)
+
 HEARTBEAT_S = 15.0
+GONE_CHECK_S = 1.0  # how soon an idle stream notices its page has gone
+MAX_MESSAGE_ID = 2**31 - 1  # the transcript's ids are 32-bit on PostgreSQL
 SESSIONS_PER_IP_PER_MINUTE = 20
 CSP = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
@@ -243,7 +248,10 @@ def _foreign(request: web.Request) -> bool:
         return False
     # By host only: behind a proxy that ends TLS the page is https and this server sees http.
     ours = {request.host, urlsplit(request.app[HUB].settings.PUBLIC_URL).netloc}
-    return urlsplit(origin).netloc not in ours
+    try:
+        return urlsplit(origin).netloc not in ours
+    except ValueError:  # "http://[::1": no page of ours sends that
+        return True
 
 
 async def _json_body(request: web.Request) -> Any:
@@ -258,7 +266,7 @@ async def _json_body(request: web.Request) -> Any:
         return error(415, "Send the request body as JSON (Content-Type: application/json).")
     try:
         return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, 5,000-digit numbers
         return error(400, "The request body is not valid JSON.")
 
 
@@ -382,7 +390,7 @@ async def post_photo(request: web.Request) -> web.Response:
         check_announced_size(request, store.max_bytes)
         upload = await read_photo_upload(request, store.max_bytes)
     except MediaError as exc:
-        return error(exc.status, str(exc))
+        return _refused_photo(exc)
     except UploadError as exc:
         return error(exc.status, exc.message)
     if not CLIENT_ID.match(upload.client_id):
@@ -393,7 +401,7 @@ async def post_photo(request: web.Request) -> web.Response:
     try:
         photo = await store.save(upload.photo)
     except MediaError as exc:
-        return error(exc.status, str(exc))
+        return _refused_photo(exc)
     try:
         result = await hub.engine.handle(_incoming(address, upload.client_id, photos=(photo,)))
     except BaseException:
@@ -403,6 +411,12 @@ async def post_photo(request: web.Request) -> web.Response:
         store.discard(photo.key)  # the first upload's photo is the one on record
     hub.feed.nudge()
     return turn_response(result)
+
+
+def _refused_photo(exc: MediaError) -> web.Response:
+    """A photo refused (413, 415) or not storable now (503: a full disk, with a time to retry)."""
+    later = {"Retry-After": "60"} if exc.status == 503 else {}
+    return error(exc.status, str(exc), **later)
 
 
 def _shows_photo(result: TurnResult, key: str) -> bool:
@@ -418,9 +432,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     if address is None:
         return error(401, EXPIRED)
     raw = (request.headers.get("Last-Event-ID") or request.query.get("after", "0")).strip()
-    # Ids are positive 64-bit integers: anything else (a word, "²", a number past the column's
-    # range, which PostgreSQL would refuse mid-stream) is a bad request, not a 500.
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+    # Ids are whole numbers within the column's range (32 bits): anything else (a word, "²",
+    # a number PostgreSQL would refuse mid-stream) is a bad request, not a broken stream.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) <= MAX_MESSAGE_ID):
         return error(400, "'after' must be a message id (a whole number).")
     after = int(raw)
     streams = request.app[STREAMS]
@@ -447,29 +461,50 @@ async def _open_stream(request: web.Request, address: str, after: int) -> web.St
     )
     await response.prepare(request)
     # The page going away is normal; EventSource reconnects with Last-Event-ID.
-    with contextlib.suppress(ConnectionResetError):
-        await _stream(request.app[HUB], response, address, after, request.app[STOPPING])
+    try:
+        await _stream(request, response, address, after)
+    except ConnectionResetError:
+        pass
+    except UNAVAILABLE as exc:
+        # The headers are sent: a 503 can no longer be said. Ending the stream is, and the
+        # page's EventSource then reconnects (after `retry`) from the last id it saw.
+        log.info("event stream ended, the database is unavailable: %s", exc)
     return response
 
 
-async def _stream(
-    hub: Hub, response: web.StreamResponse, address: str, after: int, stopping: asyncio.Event
-) -> None:
+async def _stream(request: web.Request, response: web.StreamResponse, address: str, after: int) -> None:
     """Messages as they are written: the page sleeps until the process's transcript feed
-    wakes it (one poll per process, not one per page), then reads what is new."""
+    wakes it (one poll per process, not one per page), then reads what is new. An idle page
+    costs no query: between wake-ups it only sends a heartbeat, and notices within a second
+    that its client has gone (its slot among a session's streams is then free at once)."""
+    hub, stopping = request.app[HUB], request.app[STOPPING]
     with hub.feed.watch(NAME, address) as woken:
+        read = True
         while not stopping.is_set():
-            woken.clear()  # before reading: a message written meanwhile wakes us again
-            rows = await messages_after(hub.db, NAME, address, after, limit=100)
-            for row in rows:
-                after = row.id
-                if _visible(row):
-                    data = json.dumps(to_message(row), ensure_ascii=False)
-                    await response.write(f"id: {row.id}\ndata: {data}\n\n".encode())
-            if len(rows) == 100:
-                continue  # more to catch up on
-            if not await first_of(woken, stopping, within_s=HEARTBEAT_S):
+            if read:
+                woken.clear()  # before reading: a message written meanwhile wakes us again
+                rows = await messages_after(hub.db, NAME, address, after, limit=100)
+                for row in rows:
+                    after = row.id
+                    if _visible(row):
+                        data = json.dumps(to_message(row), ensure_ascii=False)
+                        await response.write(f"id: {row.id}\ndata: {data}\n\n".encode())
+                if len(rows) == 100:
+                    continue  # more to catch up on
+            quiet_s = 0.0
+            read = False
+            while not read and not stopping.is_set() and quiet_s < HEARTBEAT_S:
+                read = await first_of(woken, stopping, within_s=GONE_CHECK_S)
+                quiet_s += GONE_CHECK_S
+                if _gone(request):
+                    return
+            if not read and not stopping.is_set():
                 await response.write(b": keep-alive\n\n")
+
+
+def _gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 async def _feed_in_process(app: web.Application) -> AsyncIterator[None]:

@@ -14,7 +14,14 @@ answering. Three bounds, all settings:
   file-descriptor limit): a connection over either is closed as soon as it is accepted.
 
 A reverse proxy in TRUSTED_PROXIES is exempt from the per-address cap: every resident
-arrives through it, and slow clients are the proxy's to bound.
+arrives through it, and slow clients are the proxy's to bound. It and this machine itself
+(127.0.0.1, ::1: a health check, an operator's curl) also have a few hundred connections of
+their own beyond the cap in all, which slow clients from many addresses can fill.
+
+Request bodies are never decompressed: aiohttp would inflate a gzip body inside its
+parser, on the event loop, before any handler could refuse it (1 MB of gzip is 1 GiB, and
+froze every request for 6 s). No client of ours compresses what it sends; an encoded body is
+refused with 415 (`bot.web.requests`).
 """
 
 from __future__ import annotations
@@ -34,6 +41,9 @@ log = logging.getLogger(__name__)
 
 # File descriptors kept back from client connections: database pool, photo files, logs.
 RESERVED_DESCRIPTORS = 256
+BACKLOG = 512  # asyncio accepts up to this many in one pass, before any is counted
+TRUSTED_RESERVE = 256  # connections beyond the cap for trusted proxies and this machine
+LOCAL = ("127.0.0.1", "::1")
 BODY_TOO_SLOW = "The request body arrived too slowly. Please try again."
 
 
@@ -64,9 +74,9 @@ class ConnectionLimits:
         return sum(self.open_by_address.values())
 
     def admit(self, address: str) -> bool:
-        if self.open >= self.total or (
-            self.open_by_address[address] >= self.per_address and not self._exempt(address)
-        ):
+        trusted = self._exempt(address)
+        room = self.total + (TRUSTED_RESERVE if trusted or address in LOCAL else 0)
+        if self.open >= room or (self.open_by_address[address] >= self.per_address and not trusted):
             self.refused += 1
             if self.refused == 1 or self.refused % 1000 == 0:
                 log.warning(
@@ -162,18 +172,18 @@ async def start_serving(
         handle_signals=handle_signals,
         shutdown_timeout=shutdown_timeout,
         keepalive_timeout=header_timeout_s,
+        auto_decompress=False,
     )
     await runner.setup()
     server = runner.server
     assert server is not None  # setup() made it
-    limits = ConnectionLimits(
-        per_address=per_address, total=max(64, raise_descriptor_limit() - RESERVED_DESCRIPTORS), exempt=exempt
-    )
+    room = raise_descriptor_limit() - RESERVED_DESCRIPTORS - BACKLOG - TRUSTED_RESERVE
+    limits = ConnectionLimits(per_address=per_address, total=max(64, room), exempt=exempt)
 
     def counted() -> asyncio.Protocol:
         return _CountedConnection(server(), limits)
 
-    listener = await asyncio.get_running_loop().create_server(counted, sock=sock, backlog=512)
+    listener = await asyncio.get_running_loop().create_server(counted, sock=sock, backlog=BACKLOG)
     return Serving(runner, listener, limits)
 
 

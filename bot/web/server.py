@@ -25,6 +25,7 @@ from bot.hub import Hub
 from bot.media_sweep import MediaSweeper
 from bot.web.connections import BODY_TIMEOUT, body_deadline
 from bot.web.media_routes import add_media_routes
+from bot.web.requests import MAX_BODY, body_checks
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     *DRIVER_CONNECTION_ERRORS,
 )
+MAX_READ_BODY = 12 * 1024 * 1024
 DATABASE_BUSY = "The service is busy for a moment. Please try again in a few seconds."
 RETRY_AFTER_S = 2
 
@@ -95,10 +97,13 @@ def create_app(
     hub: Hub, *, deliver_outbox: bool | None = None, sweep_media: bool | None = None
 ) -> web.Application:
     app = web.Application(
-        middlewares=[security_headers, database_unavailable, body_deadline],
-        client_max_size=12 * 1024 * 1024,
+        middlewares=[security_headers, body_checks, database_unavailable, body_deadline],
+        client_max_size=MAX_READ_BODY,
     )
     app[HUB] = hub
+    # What a handler reads whole is at most client_max_size; a photo upload streams, up to
+    # its own limit (MAX_PHOTO_MB) and its form around it.
+    app[MAX_BODY] = max(MAX_READ_BODY, hub.settings.max_photo_bytes + 64 * 1024)
     app[BODY_TIMEOUT] = hub.settings.HTTP_BODY_TIMEOUT_S
     app[STOPPING] = asyncio.Event()
     app.router.add_get("/healthz", healthz)

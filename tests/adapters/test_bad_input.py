@@ -99,7 +99,9 @@ async def test_json_nested_thousands_deep_is_a_bad_request(client: TestClient, k
     assert await count(keyed_hub, Turn) == before
 
 
-@pytest.mark.parametrize("after", ["99999999999999999999", "²", "-1", "1e3", "abc"])
+@pytest.mark.parametrize(
+    "after", ["99999999999999999999", "2147483648", "999999999999999999", "²", "-1", "1e3", "abc"]
+)
 async def test_an_event_id_out_of_range_is_a_bad_request(client: TestClient, after: str) -> None:
     auth = await new_session(client)
     response = await client.get(f"/api/chat/events?after={after}", headers=auth)
@@ -337,3 +339,44 @@ async def test_one_session_cannot_open_unbounded_event_streams(client: TestClien
     finally:
         for response in opened:
             response.close()
+
+
+async def test_what_the_outside_probe_found_gets_a_clear_4xx(client: TestClient) -> None:
+    """Each of these was a 500 (issue 10's second probe)."""
+    auth = await new_session(client)
+    chat = "/api/chat/messages"
+    bogus = {**auth, "Content-Type": "application/json; charset=bogus"}
+    response = await client.post(chat, headers=bogus, data='{"client_id": "a", "text": "hi"}')
+    assert response.status == 415 and "UTF-8" in (await response.json())["error"]
+    digits = '{"client_id": "a", "location": {"lat": 1' + "1" * 5000 + ', "lon": 1}}'
+    assert (await say(client, auth, digits))[0] == 400  # past Python's 4,300-digit limit
+    response = await client.post(
+        "/api/chat/session",
+        json={},
+        headers={"Origin": "http://[::1"},  # not even a URL
+    )
+    assert response.status == 403
+    form = {"Content-Type": "application/x-www-form-urlencoded; charset=bogus"}
+    response = await client.post(f"{BASE}/requests.json", data="api_key=k1", headers=form)
+    assert response.status == 415
+    broken = b"--B\r\ngarbage\r\n\r\nx\r\n--B--\r\n"
+    for path in ("requests.json", "servicerequestupdates.json"):
+        response = await client.post(
+            f"{BASE}/{path}", data=broken, headers={"Content-Type": "multipart/form-data; boundary=B"}
+        )
+        assert response.status == 400, path
+    response = await client.post(
+        "/api/chat/session",
+        data=b"",
+        headers={"Content-Type": "application/json", "Content-Length": str(10**12)},
+    )
+    assert response.status == 413  # said at once, not after the body deadline
+
+
+async def test_an_api_key_with_a_nul_is_not_the_key(client: TestClient) -> None:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    response = await client.post(
+        f"{BASE}/requests.json", data="api_key=k%001&service_code=pothole", headers=form
+    )
+    assert response.status == 403
+    assert "not accepted" in (await response.json())[0]["description"]

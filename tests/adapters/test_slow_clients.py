@@ -144,3 +144,37 @@ async def test_a_trusted_proxy_is_not_capped_per_address(settings: Settings) -> 
         assert served.limits.refused == 0
         for _, writer in connections:
             writer.close()
+
+
+async def test_a_gzip_bomb_is_refused_without_inflating_it(settings: Settings) -> None:
+    """1 MB of gzip that inflates to 1 GiB: aiohttp would inflate it on the event loop, in
+    its parser, before any handler could refuse it. `serve` reads bodies as sent."""
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = b"".join(packer.compress(b"a" * 2**20) for _ in range(1024)) + packer.flush()
+    async with serving(settings) as (_, base), aiohttp.ClientSession(auto_decompress=False) as http:
+        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        async with http.post(f"{base}/api/chat/session", data=bomb, headers=headers) as response:
+            assert response.status == 415
+            assert "uncompressed" in (await response.json())["error"]
+        for encoding in ("gzip", "deflate", "br"):  # and bodies that are not what they say
+            said = {**headers, "Content-Encoding": encoding}
+            async with http.post(f"{base}/api/chat/messages", data=b"not packed", headers=said) as response:
+                assert response.status == 415, encoding
+
+
+async def test_this_machine_still_connects_when_the_cap_in_all_is_full(settings: Settings) -> None:
+    """Slow clients from many addresses may fill the connections in all; a health check
+    from this machine (and a trusted proxy) still has room of its own."""
+    async with serving(settings, per_address=1000) as (served, base):
+        served.limits.total = 10
+        port = int(base.rsplit(":", 1)[1])
+        held = [await stalled(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n") for _ in range(15)]
+        try:
+            await asyncio.sleep(0.2)
+            assert served.limits.open == 10 and served.limits.refused >= 5
+            assert await healthy(base) == 200  # from 127.0.0.1
+        finally:
+            for _, writer in held:
+                writer.close()
