@@ -176,3 +176,54 @@ async def test_a_late_commit_below_the_newest_id_still_wakes_its_page(hub: Hub) 
         now[0] = 40
         await feed.poll()
         assert not woken.is_set()
+
+
+async def test_an_idle_page_reads_nothing_at_its_heartbeats(
+    hub: Hub, server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.webchat import api
+
+    monkeypatch.setattr(api, "HEARTBEAT_S", 0.3)
+    monkeypatch.setattr(api, "GONE_CHECK_S", 0.1)
+    base = str(server.make_url("")).rstrip("/")
+    async with aiohttp.ClientSession() as http:
+        token, last = await chat(http, base)
+        stream = await open_stream(http, base, token, last)
+        # Settled first: the feed's first two polls after the page opens wake it, once each
+        # (the first wakes every new page; the next finds the greeting, newer than nothing).
+        polls = hub.feed.polls
+        while hub.feed.polls < polls + 3:
+            await asyncio.wait_for(stream.content.readline(), timeout=15)
+        beats = 0
+        with counting_statements(hub) as statements:
+            while beats < 4:  # each heartbeat is a comment line; nothing is read for it
+                line = await asyncio.wait_for(stream.content.readline(), timeout=15)
+                beats += line.startswith(b": keep-alive")
+        stream.close()
+    # The process's feed polls (one GROUP BY a second, for all pages); the page reads nothing.
+    reads = [s for s in statements if "transcript.payload" in s]
+    assert beats == 4 and reads == [], reads
+
+
+async def test_a_closed_page_frees_its_slot_without_waiting_for_a_heartbeat(
+    server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.webchat import api
+
+    monkeypatch.setattr(api, "HEARTBEAT_S", 3600.0)  # no heartbeat would ever notice
+    base = str(server.make_url("")).rstrip("/")
+    async with aiohttp.ClientSession() as first, aiohttp.ClientSession() as second:
+        token, last = await chat(first, base)
+        for _ in range(api.MAX_STREAMS_PER_SESSION):
+            (await open_stream(first, base, token, last)).close()
+        await first.close()  # the page reloaded: its connections are gone
+        status = 0
+        for _ in range(100):  # a bounded wait, of seconds at most
+            async with second.get(
+                f"{base}/api/chat/events?after={last}", headers={"Authorization": f"Bearer {token}"}
+            ) as response:
+                status = response.status
+                if status == 200:
+                    break
+            await asyncio.sleep(0.2)
+        assert status == 200
