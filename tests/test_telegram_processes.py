@@ -1,0 +1,413 @@
+"""Telegram with real `civic311 serve` processes and the fake Bot API in a thread.
+
+The in-process tests (tests/adapters/test_telegram.py) show that one hub answers
+Telegram correctly. What only separate processes show is what the database must carry
+between them: the polling position across a restart, the lease that lets one process
+of several read getUpdates, a conversation that outlives a SIGKILL, and one answer per
+update when two processes are handed the same one. The `civic311 telegram` commands
+run as subprocesses too, because their output and exit codes are what an operator sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import io
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from adapters.telegram.client import ALLOWED_UPDATES
+from bot.db import Database
+from bot.models import (
+    OUTBOX_WAITING_STATUSES,
+    Conversation,
+    OutboxMessage,
+    Poller,
+    Report,
+    Subscription,
+    TranscriptMessage,
+    Turn,
+)
+from bot.pollers import LEASE
+from bot.timeutil import utcnow
+from tests.conftest import POSTGRES_URL, _create_pg_database, _drop_pg_database, _prepared_template
+from tests.fakes.telegram_api import CONFLICT_POLL, FakeTelegram, Photo, run_in_thread
+from tests.servers import ServeProcess
+from tests.telegram_city import SECRET, TOKEN
+
+pytestmark = pytest.mark.timeout(420)
+
+ROOT = Path(__file__).resolve().parents[1]
+BOT_ID = TOKEN.partition(":")[0]
+POLLER = f"telegram:{BOT_ID}"  # the lease's row: the bot's id, never its secret part
+DEADLINE_S = 60.0  # a bound on waiting, never a claim about speed
+MARKET_5TH = (37.7829, -122.4074)
+
+Update = dict[str, Any]
+
+
+# --- fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTelegram]:
+    """Telegram for processes other than this one: the fake on its own loop and thread."""
+    with run_in_thread(token=TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def started() -> Iterator[list[ServeProcess]]:
+    """Every serve process a test starts, stopped at the end whatever happened."""
+    servers: list[ServeProcess] = []
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            server.kill()
+
+
+@pytest.fixture
+async def pg_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A PostgreSQL copy of the prepared sample city, for several processes on one database."""
+    if not POSTGRES_URL:
+        pytest.skip("several serve processes share a database on PostgreSQL only (CIVIC311_TEST_POSTGRES_URL)")
+    template = await _prepared_template("postgresql", tmp_path_factory.getbasetemp())
+    url, name = await _create_pg_database(template=template)
+    try:
+        yield url
+    finally:
+        await _drop_pg_database(name)
+
+
+@asynccontextmanager
+async def database(url: str) -> AsyncIterator[Database]:
+    db = Database(url)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def serve_process(
+    url: str, folder: Path, fake: FakeTelegram, started: list[ServeProcess], mode: str, **env: str
+) -> ServeProcess:
+    """A serve process on the fake, not yet started (start() blocks: run it in a thread)."""
+    server = ServeProcess(
+        url,
+        folder,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_MODE=mode,
+        TELEGRAM_WEBHOOK_SECRET=SECRET,
+        TELEGRAM_API_BASE_URL=fake.base_url,
+        TELEGRAM_FILE_BASE_URL=fake.base_file_url,
+        **env,
+    )
+    started.append(server)
+    return server
+
+
+async def start(server: ServeProcess) -> ServeProcess:
+    return await asyncio.to_thread(server.start)
+
+
+async def stop(server: ServeProcess) -> int | None:
+    return await asyncio.to_thread(server.stop)
+
+
+async def until(check: Callable[[], bool | Awaitable[bool]], what: str, within_s: float = DEADLINE_S) -> None:
+    """Wait for `check` to hold; fail naming what never happened."""
+    deadline = time.monotonic() + within_s
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: still not so after {within_s:.0f} s")
+        await asyncio.sleep(0.1)
+
+
+def assert_no_secrets(*texts: str) -> None:
+    """Neither the bot token nor its secret half (what a leak would most often show)."""
+    for text in texts:
+        assert TOKEN not in text
+        assert TOKEN.partition(":")[2] not in text
+        assert SECRET not in text
+
+
+def logs(*servers: ServeProcess) -> list[str]:
+    return [s.log.read_text(errors="replace") for s in servers if s.log.exists()]
+
+
+def bot_texts(fake: FakeTelegram, chat_id: int) -> list[str]:
+    return [x if isinstance(x, str) else f"[photo] {x.caption}" for x in fake.sent_to(chat_id)]
+
+
+def resident(fake: FakeTelegram, user_id: int, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    user = fake.updates.user(user_id, name, username=f"{name.lower()}_{user_id}")
+    return user, fake.updates.private_chat(user)
+
+
+async def outbox_waiting(db: Database) -> int:
+    async with db.reading() as s:
+        return int(
+            await s.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status.in_(OUTBOX_WAITING_STATUSES))
+            )
+            or 0
+        )
+
+
+async def turns_of(db: Database, updates: list[Update]) -> dict[int, int]:
+    """How many turns each update made (its Incoming's id is the bot's and the update's)."""
+    wanted = {f"{BOT_ID}:{u['update_id']}": u["update_id"] for u in updates}
+    async with db.reading() as s:
+        rows = (
+            await s.scalars(
+                select(Turn.message_id).where(Turn.channel == "telegram", Turn.message_id.in_(wanted))
+            )
+        ).all()
+    counts = dict.fromkeys(wanted.values(), 0)
+    for message_id in rows:
+        counts[wanted[message_id]] += 1
+    return counts
+
+
+async def answered(db: Database, updates: list[Update]) -> bool:
+    """Every update has its turn and nothing the turns said waits in the outbox."""
+    return all((await turns_of(db, updates)).values()) and await outbox_waiting(db) == 0
+
+
+async def transcript(db: Database, chat_id: int) -> list[tuple[str, dict[str, Any]]]:
+    """The conversation as the database keeps it: (direction, payload) in order."""
+    async with db.reading() as s:
+        rows = (
+            await s.execute(
+                select(TranscriptMessage.direction, TranscriptMessage.payload)
+                .join(Conversation, Conversation.id == TranscriptMessage.conversation_id)
+                .where(Conversation.channel == "telegram", Conversation.address == str(chat_id))
+                .order_by(TranscriptMessage.id)
+            )
+        ).all()
+    return [(str(d), dict(p)) for d, p in rows]
+
+
+async def poller_row(db: Database) -> Poller | None:
+    async with db.reading() as s:
+        return (await s.scalars(select(Poller).where(Poller.name == POLLER))).one_or_none()
+
+
+def holder_pid(row: Poller | None) -> int | None:
+    """The pid in the lease's holder (host:pid:random), or None while nobody holds it."""
+    if row is None or row.holder is None:
+        return None
+    return int(row.holder.split(":")[1])
+
+
+def pid(server: ServeProcess) -> int:
+    assert server.proc is not None
+    return server.proc.pid
+
+
+async def set_old_webhook(fake: FakeTelegram) -> None:
+    """A webhook left by an earlier deployment: getUpdates is refused until it is deleted."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{fake.base_url}{TOKEN}/setWebhook", data={"url": "https://old.example.org/telegram/webhook"}
+        ) as r,
+    ):
+        assert r.status == 200, await r.text()
+    assert fake.webhook is not None
+
+
+def jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (640, 480), (120, 90, 30)).save(out, "JPEG")
+    return out.getvalue()
+
+
+# --- 1. polling, and the position kept across a restart -------------------------------------
+
+
+async def test_polling_answers_each_update_once_and_a_restart_reads_on_from_the_stored_offset(
+    sqlite_prepared: str, tmp_path: Path, fake: FakeTelegram, started: list[ServeProcess]
+) -> None:
+    await set_old_webhook(fake)
+    people = [resident(fake, 7101 + n, name) for n, name in enumerate(("Ana", "Bo", "Chen"))]
+    first = [fake.updates.message("when is 311 open?", user=u, chat=c) for u, c in people]
+    for update in first:
+        assert fake.queue_update(update)
+
+    server = serve_process(sqlite_prepared, tmp_path, fake, started, "polling")
+    await start(server)
+    async with database(sqlite_prepared) as db:
+        await until(lambda: answered(db, first), "the first updates answered by polling")
+        names = [c.method for c in fake.calls() if c.method in ("deleteWebhook", "getUpdates")]
+        assert names[0] == "deleteWebhook" and "getUpdates" in names  # getUpdates is refused under a webhook
+        assert fake.webhook is None
+        polls = fake.calls("getUpdates")
+        assert all(set(c.params["allowed_updates"]) == set(ALLOWED_UPDATES) for c in polls)
+        assert all(c.status in (0, 200) for c in polls), [c.response for c in polls]
+        row = await poller_row(db)
+        assert row is not None and holder_pid(row) == pid(server)
+        assert row.position == first[-1]["update_id"] + 1
+        for (_, chat), update in zip(people, first, strict=True):
+            said = bot_texts(fake, chat["id"])
+            assert sum("24 hours" in t for t in said) == 1, said
+            outs = [p for d, p in await transcript(db, chat["id"]) if d == "out"]
+            assert len(said) == len(outs), (said, outs)
+        assert set((await turns_of(db, first)).values()) == {1}
+
+        assert await stop(server) == 0  # SIGTERM: the lease is given up, the position kept
+        row = await poller_row(db)
+        assert row is not None and row.holder is None
+        position = row.position
+
+        # Telegram forgets an update only when a later getUpdates confirms it: had the last
+        # confirmation been lost, it would hand the last update out again.
+        assert fake.queue_update(first[-1])
+        (ana, ana_chat), (bo, bo_chat) = people[:2]
+        dee = resident(fake, 7104, "Dee")
+        second = [
+            fake.updates.message("thank you!", user=ana, chat=ana_chat),
+            fake.updates.message("when is 311 open?", user=dee[0], chat=dee[1]),
+            fake.updates.message("hello", user=bo, chat=bo_chat),
+        ]
+        for update in second:
+            assert fake.queue_update(update)
+        before = len(fake.calls("getUpdates"))
+        await start(server)
+        await until(lambda: answered(db, second), "the updates queued while serve was down answered")
+
+        after = fake.calls("getUpdates")[before:]
+        assert after[0].params.get("offset") == position  # read on from where the last run stopped
+        handed_out = [u["update_id"] for c in after for u in ((c.response or {}).get("result") or [])]
+        assert first[-1]["update_id"] not in handed_out
+        assert set((await turns_of(db, first + second)).values()) == {1}
+        row = await poller_row(db)
+        assert row is not None and row.position == second[-1]["update_id"] + 1
+        for _, chat in [*people, dee]:
+            said = bot_texts(fake, chat["id"])
+            assert sum("24 hours" in t for t in said) == 1, said  # nobody is told twice
+            outs = [p for d, p in await transcript(db, chat["id"]) if d == "out"]
+            assert len(said) == len(outs), (said, outs)
+    await stop(server)
+    assert_no_secrets(*logs(server))
+
+
+# --- 5. the `civic311 telegram` commands ----------------------------------------------------
+
+# How an operator runs the command (the `civic311` script calls bot.cli.main), and how the
+# tests run processes (`python -m bot.cli`, which runs bot/cli.py as __main__).
+CONSOLE_SCRIPT = ("-c", "import sys; from bot.cli import main; sys.exit(main())")
+AS_MODULE = ("-m", "bot.cli")
+
+
+def telegram_command(
+    fake: FakeTelegram, folder: Path, *args: str, launcher: tuple[str, ...] = AS_MODULE, **env: str
+) -> subprocess.CompletedProcess[str]:
+    base = {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'unused.db'}",
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE_URL": fake.base_url,
+        "TELEGRAM_FILE_BASE_URL": fake.base_file_url,
+    }
+    return subprocess.run(
+        [sys.executable, *launcher, "telegram", *args],
+        cwd=folder,
+        env={**os.environ, **base, **env},
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_S,
+        check=False,
+    )
+
+
+HTTPS = {"PUBLIC_URL": "https://311.example.gov", "TELEGRAM_WEBHOOK_SECRET": SECRET}
+HOOK = "https://311.example.gov/telegram/webhook"
+
+
+def test_telegram_commands_set_show_and_delete_the_webhook(fake: FakeTelegram, tmp_path: Path) -> None:
+    outputs: list[str] = []
+
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        done = telegram_command(fake, tmp_path, *args, **env)
+        outputs.extend((done.stdout, done.stderr))
+        return done
+
+    done = run("set-webhook", **HTTPS)
+    assert done.returncode == 0, done.stderr
+    assert HOOK in done.stdout
+    hook = fake.webhook
+    assert hook is not None and hook.url == HOOK and hook.secret_token == SECRET
+    (call,) = fake.calls("setWebhook")
+    assert set(call.params["allowed_updates"]) == set(ALLOWED_UPDATES)
+    assert [c["command"] for c in fake.commands()][:2] == ["start", "help"]
+
+    info = run("info", **HTTPS)
+    assert info.returncode == 0, info.stderr
+    assert f"@{fake.bot_user['username']}" in info.stdout and HOOK in info.stdout
+
+    gone = run("delete-webhook", **HTTPS)
+    assert gone.returncode == 0, gone.stderr
+    assert fake.webhook is None and len(fake.calls("deleteWebhook")) == 1
+    info = run("info")
+    assert info.returncode == 0, info.stderr
+    assert "311.example.gov" not in info.stdout and "none" in info.stdout
+    assert_no_secrets(*outputs)
+
+
+MAIN_AS_TWO_MODULES = (
+    "`python -m bot.cli` runs bot/cli.py as __main__, while adapters raise bot.api.UserError, "
+    "which is bot.cli.UserError, a second class: main() does not catch it, and the operator "
+    "gets a traceback instead of one line"
+)
+
+
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        pytest.param(CONSOLE_SCRIPT, id="civic311"),
+        pytest.param(AS_MODULE, id="python-m", marks=pytest.mark.xfail(strict=True, reason=MAIN_AS_TWO_MODULES)),
+    ],
+)
+def test_set_webhook_refuses_plain_http_and_a_missing_secret_in_one_line(
+    fake: FakeTelegram, tmp_path: Path, launcher: tuple[str, ...]
+) -> None:
+    """Telegram itself would refuse an http URL, and a webhook without a secret would take
+    anyone's posts as updates: both are said before Telegram is asked anything."""
+    refusals = {
+        "plain http": (1, "https", HTTPS | {"PUBLIC_URL": "http://311.example.gov", "TELEGRAM_MODE": "webhook"}),
+        "no secret, polling": (1, "TELEGRAM_WEBHOOK_SECRET", {"PUBLIC_URL": "https://311.example.gov", "TELEGRAM_MODE": "polling"}),
+        # Webhook mode without a secret is a configuration error before any command runs.
+        "no secret, webhook": (2, "TELEGRAM_WEBHOOK_SECRET", {"PUBLIC_URL": "https://311.example.gov"}),
+    }
+    for case, (code, named, env) in refusals.items():
+        done = telegram_command(fake, tmp_path, "set-webhook", launcher=launcher, **env)
+        assert done.returncode == code, (case, done.stderr)
+        assert done.stdout == "", case
+        assert len(done.stderr.splitlines()) == 1 and named in done.stderr, (case, done.stderr)
+        assert_no_secrets(done.stdout, done.stderr)
+    assert fake.calls("setWebhook") == [] and fake.webhook is None
