@@ -27,7 +27,29 @@ LEASE = timedelta(seconds=90)  # longer than a long poll (50 s) and the batch af
 
 def holder_name() -> str:
     """This process, recognisably in the table: host, pid and a random part."""
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _host() -> str:
+    return socket.gethostname()[:60]
+
+
+def dead_here(holder: str | None) -> bool:
+    """Whether the holder was a process of this machine that no longer runs (killed, and
+    restarted as this one): its lease need not be waited out. A pid taken again by another
+    process only makes us wait, as for a holder elsewhere."""
+    if not holder:
+        return False
+    host, _, pid = holder.rpartition(":")[0].rpartition(":")  # host:pid:random
+    if host != _host() or not (pid.isascii() and pid.isdigit()):
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 class PollerLease:
@@ -56,12 +78,13 @@ class PollerLease:
                 .values(name=self.name, holder=None, lease_until=None, position=0, updated_at=now)
                 .on_conflict_do_nothing(index_elements=["name"])
             )
+            holder = await session.scalar(select(Poller.holder).where(Poller.name == self.name))
+            free = or_(Poller.holder.is_(None), Poller.holder == self.holder, Poller.lease_until < now)
+            if dead_here(holder):  # compared again in the UPDATE: taken only from that holder
+                free = or_(free, Poller.holder == holder)
             taken = await session.execute(
                 update(Poller)
-                .where(
-                    Poller.name == self.name,
-                    or_(Poller.holder.is_(None), Poller.holder == self.holder, Poller.lease_until < now),
-                )
+                .where(Poller.name == self.name, free)
                 .values(holder=self.holder, lease_until=now + self.lease, updated_at=now)
             )
             if not int(getattr(taken, "rowcount", 0) or 0):

@@ -43,3 +43,22 @@ async def test_two_processes_racing_for_a_free_lease_get_one_holder(db: Database
     leases = [PollerLease(db, "race", holder=f"p{n}") for n in range(6)]
     got = await asyncio.gather(*(lease.acquire() for lease in leases))
     assert sum(g is not None for g in got) == 1
+
+
+async def test_a_holder_of_this_machine_that_was_killed_is_not_waited_out(db: Database) -> None:
+    import subprocess
+    import sys
+
+    from bot.pollers import holder_name
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    host = holder_name().split(":")[0]
+    killed = PollerLease(db, "telegram:9", holder=f"{host}:{gone.stdout.strip()}:dead0000")
+    assert await killed.acquire() == 0
+    assert await killed.advance(77)
+    restarted = PollerLease(db, "telegram:9")  # this process, restarted: the lease has 90 s to run
+    assert await restarted.acquire() == 77
+    elsewhere = PollerLease(db, "telegram:9", holder="another-host:1:abcd0000")
+    assert await elsewhere.acquire() is None  # a live holder is waited for
