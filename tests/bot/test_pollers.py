@@ -46,16 +46,15 @@ async def test_two_processes_racing_for_a_free_lease_get_one_holder(db: Database
 
 
 async def test_a_holder_of_this_machine_that_was_killed_is_not_waited_out(db: Database) -> None:
-    import subprocess
+    import asyncio
     import sys
 
     from bot.pollers import holder_name
 
-    gone = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
-    )
+    gone = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await gone.wait()  # a process of this machine that has ended
     host = holder_name().split(":")[0]
-    killed = PollerLease(db, "telegram:9", holder=f"{host}:{gone.stdout.strip()}:dead0000")
+    killed = PollerLease(db, "telegram:9", holder=f"{host}:{gone.pid}:dead0000")
     assert await killed.acquire() == 0
     assert await killed.advance(77)
     restarted = PollerLease(db, "telegram:9")  # this process, restarted: the lease has 90 s to run
