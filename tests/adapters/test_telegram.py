@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
+from bot.messages import Outgoing
 from bot.models import OutboxMessage, Report, Subscription, Turn
 from bot.reporting import reports
 from bot.timeutil import utcnow
@@ -208,9 +209,7 @@ async def test_a_group_that_became_a_supergroup_is_followed(city: City) -> None:
 async def test_a_long_answer_arrives_whole_in_pieces(city: City) -> None:
     chat = city.chat()
     long_text = ("A sentence about the city & its <services>. " * 200).strip()
-    await city.hub.send_later(
-        "telegram", str(chat.id), __import__("bot.messages", fromlist=["Outgoing"]).Outgoing(long_text)
-    )
+    await city.hub.send_later("telegram", str(chat.id), Outgoing(long_text))
     await city.drained()
     parts = [str(x) for x in city.fake.sent_to(chat.id)]
     assert len(parts) == 3 and all(len(p) <= 4096 for p in parts)
@@ -265,3 +264,20 @@ async def test_a_photo_over_the_limit_is_refused_before_it_is_downloaded(city: C
     big = city.fake.updates.document(b"\xff\xd8" + b"0" * (11 * 1024 * 1024), "big.jpg", "image/jpeg")
     assert "the limit is 10 MB" in said(await chat.send(big))
     assert city.fake.downloads == []
+
+
+async def test_a_5xx_or_a_timeout_is_tried_again_later(city: City) -> None:
+    chat = city.chat()
+    await chat.say("hello")
+    city.fake.fail("sendMessage", 502, "Bad Gateway", chat_id=chat.id)
+    city.fake.delay("sendMessage", 20.0, chat_id=chat.id)  # past the 15 s read timeout: TimedOut
+    await city.hub.send_later("telegram", str(chat.id), Outgoing("Your report is in progress."))
+    await city.drained(within_s=90)
+    async with city.hub.db.reading() as s:
+        row = (
+            await s.execute(
+                select(OutboxMessage.status, OutboxMessage.attempts).order_by(OutboxMessage.id.desc())
+            )
+        ).first()
+    assert row is not None and row.status == "sent" and row.attempts >= 2
+    assert "Your report is in progress." in [str(x) for x in city.fake.sent_to(chat.id)]
