@@ -40,10 +40,11 @@ from bot.settings import Settings
 from bot.timeutil import utcnow
 from bot.waiting import first_of
 from bot.web import ratelimit, sessions
-from bot.web.server import HUB, STOPPING, UNAVAILABLE
+from bot.web.server import HUB, MAX_READ_BODY, STOPPING, UNAVAILABLE
 
 __all__ = [
     "HUB",
+    "MAX_READ_BODY",
     "STOPPING",
     "UNAVAILABLE",
     "AdapterPlugin",

@@ -29,7 +29,7 @@ from adapters.open311.params import (
     parse_update_query,
 )
 from adapters.open311.render import FORMATS, respond
-from bot.api import HUB, Hub, Report, clean_text, metrics, report_queries, reports, utcnow
+from bot.api import HUB, MAX_READ_BODY, Hub, Report, clean_text, metrics, report_queries, reports, utcnow
 from knowledge.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ RESOURCES = (
 
 Handler = Callable[[web.Request, str], Awaitable[web.Response]]
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+MAX_FORM_BYTES = MAX_READ_BODY  # what aiohttp would read of it anyway, refused before reading
 _READ_ONLY = re.compile(rf"^{BASE}/(discovery|services|services/[^/]+|requests/[^/]+)\.[^/]+$")
 
 
@@ -94,6 +95,9 @@ async def _params(request: web.Request) -> MultiDict[str]:
         raise ApiError(
             400, f"Send the fields as application/x-www-form-urlencoded (got {request.content_type[:100]})."
         )
+    if (request.content_length or 0) > MAX_FORM_BYTES:  # said before a byte is read
+        most = MAX_FORM_BYTES // 2**20
+        raise ApiError(413, f"The request is too large: a service request takes at most {most} MB.")
     params: MultiDict[str] = MultiDict()
     try:
         form = await request.post()

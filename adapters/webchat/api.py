@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 15.0
 GONE_CHECK_S = 1.0  # how soon an idle stream notices its page has gone
+# A message of MAX_MESSAGE_CHARS (at most 100,000) as escaped JSON, and its envelope.
+MAX_JSON_BYTES = 1024 * 1024
 MAX_MESSAGE_ID = 2**31 - 1  # the transcript's ids are 32-bit on PostgreSQL
 SESSIONS_PER_IP_PER_MINUTE = 20
 CSP = (
@@ -264,6 +266,8 @@ async def _json_body(request: web.Request) -> Any:
         return None
     if request.content_type != "application/json":
         return error(415, "Send the request body as JSON (Content-Type: application/json).")
+    if (request.content_length or 0) > MAX_JSON_BYTES:  # said before a byte is read
+        return error(413, "The request body is too large for a chat message.")
     try:
         return await request.json()
     except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, 5,000-digit numbers

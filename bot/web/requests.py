@@ -3,8 +3,8 @@
 Bodies are read as sent (`serve` turns aiohttp's decompression off, bot.web.connections):
 one that says it is compressed is refused, since no client of ours compresses and a
 handler would read gzip bytes as text. A charset Python does not know would raise in the
-middle of a handler; a body announced larger than the server takes is refused before a
-byte is read, rather than after the body deadline. A client that disconnects while its
+middle of a handler. (A body announced larger than a route takes is that route's to refuse
+before reading it, with its own words: a photo's limit is not a form's.) A client that disconnects while its
 request is read is not an error of ours: without this, every one logs a 40-line traceback,
 and a flood of them fills the disk.
 """
@@ -20,7 +20,6 @@ from aiohttp import web
 log = logging.getLogger(__name__)
 
 PLAIN = frozenset({"", "identity"})
-MAX_BODY = web.AppKey("max_body_bytes", int)
 
 
 def _refuse(status: int, message: str) -> web.Response:
@@ -41,10 +40,6 @@ async def body_checks(
                 codecs.lookup(charset)
             except LookupError:
                 return _refuse(415, "Send the request body as UTF-8 (charset=utf-8).")
-        length = request.content_length
-        if length is not None and length > request.app[MAX_BODY]:
-            most = request.app[MAX_BODY] // 2**20
-            return _refuse(413, f"The request body is too large (at most {most} MB).")
     try:
         return await handler(request)
     except ConnectionResetError:  # aiohttp's ClientConnectionResetError too

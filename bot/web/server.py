@@ -25,7 +25,7 @@ from bot.hub import Hub
 from bot.media_sweep import MediaSweeper
 from bot.web.connections import BODY_TIMEOUT, body_deadline
 from bot.web.media_routes import add_media_routes
-from bot.web.requests import MAX_BODY, body_checks
+from bot.web.requests import body_checks
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +101,6 @@ def create_app(
         client_max_size=MAX_READ_BODY,
     )
     app[HUB] = hub
-    # What a handler reads whole is at most client_max_size; a photo upload streams, up to
-    # its own limit (MAX_PHOTO_MB) and its form around it.
-    app[MAX_BODY] = max(MAX_READ_BODY, hub.settings.max_photo_bytes + 64 * 1024)
     app[BODY_TIMEOUT] = hub.settings.HTTP_BODY_TIMEOUT_S
     app[STOPPING] = asyncio.Event()
     app.router.add_get("/healthz", healthz)
