@@ -111,7 +111,8 @@ async def _params(request: web.Request) -> MultiDict[str]:
     query = _query(request)
     for key in ("api_key", "jurisdiction_id"):
         if key not in params and key in query:
-            params[key] = query[key]
+            # The key as sent, as in the form: cleaned, "probe\0key" would pass as "probekey".
+            params[key] = request.query.get(key, "") if key == "api_key" else query[key]
     return params
 
 
@@ -125,7 +126,7 @@ def _check_key(hub: Hub, params: MultiDict[str]) -> None:
     keys = hub.settings.open311_keys
     if not keys:
         raise ApiError(403, "Posting is closed on this server: it accepts no API keys (OPEN311_API_KEYS).")
-    given = params.get("api_key", "").strip()
+    given = params.get("api_key", "")
     if not given:
         raise ApiError(403, "api_key: required to post.")
     if not any(hmac.compare_digest(given.encode(), key.encode()) for key in keys):

@@ -163,6 +163,9 @@ PAGE = web.AppKey("webchat_page", str)  # index.html with the city's name and li
 # Event streams open in this process, by conversation: live connections are this process's
 # own (nothing to share or keep), and one session may not hold an unbounded number of them.
 STREAMS = web.AppKey("webchat_streams", Counter)
+# Each open stream's request and the event that wakes it, for the one task that notices
+# pages that went away (a stream waiting for news would notice only at its next write).
+OPEN_STREAMS = web.AppKey("webchat_open_streams", dict)
 MAX_STREAMS_PER_SESSION = 4  # tabs or windows of one chat
 EXPIRED = "This chat session has expired or is unknown. Start a new one."
 
@@ -171,7 +174,9 @@ def add_routes(hub: Hub, app: web.Application) -> None:
     """The page and the API on `serve`'s application (which holds the hub under HUB)."""
     app[PAGE] = _page(hub)
     app[STREAMS] = Counter()
+    app[OPEN_STREAMS] = {}
     app.cleanup_ctx.append(_feed_in_process)
+    app.cleanup_ctx.append(_notice_gone_pages)
     app.router.add_get("/", index)
     if STATIC.exists():
         app.router.add_static("/static", STATIC, append_version=False)
@@ -479,13 +484,14 @@ async def _open_stream(request: web.Request, address: str, after: int) -> web.St
 async def _stream(request: web.Request, response: web.StreamResponse, address: str, after: int) -> None:
     """Messages as they are written: the page sleeps until the process's transcript feed
     wakes it (one poll per process, not one per page), then reads what is new. An idle page
-    costs no query: between wake-ups it only sends a heartbeat, and notices within a second
-    that its client has gone (its slot among a session's streams is then free at once)."""
+    costs no query: between wake-ups it only sends a heartbeat. A page that has gone is woken
+    by `_notice_gone_pages` within a second, and its slot among the session's streams freed."""
     hub, stopping = request.app[HUB], request.app[STOPPING]
+    open_streams = request.app[OPEN_STREAMS]
     with hub.feed.watch(NAME, address) as woken:
-        read = True
-        while not stopping.is_set():
-            if read:
+        open_streams[id(request)] = (request, woken)
+        try:
+            while not stopping.is_set() and not _gone(request):
                 woken.clear()  # before reading: a message written meanwhile wakes us again
                 rows = await messages_after(hub.db, NAME, address, after, limit=100)
                 for row in rows:
@@ -495,20 +501,33 @@ async def _stream(request: web.Request, response: web.StreamResponse, address: s
                         await response.write(f"id: {row.id}\ndata: {data}\n\n".encode())
                 if len(rows) == 100:
                     continue  # more to catch up on
-            quiet_s = 0.0
-            read = False
-            while not read and not stopping.is_set() and quiet_s < HEARTBEAT_S:
-                read = await first_of(woken, stopping, within_s=GONE_CHECK_S)
-                quiet_s += GONE_CHECK_S
-                if _gone(request):
-                    return
-            if not read and not stopping.is_set():
-                await response.write(b": keep-alive\n\n")
+                # Quiet: heartbeats only, no reads, until the feed (or the page going) wakes us.
+                while not await first_of(woken, stopping, within_s=HEARTBEAT_S):
+                    await response.write(b": keep-alive\n\n")
+        finally:
+            open_streams.pop(id(request), None)
 
 
 def _gone(request: web.Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
+
+
+async def _notice_gone_pages(app: web.Application) -> AsyncIterator[None]:
+    """Once a second, wake the streams whose page has gone (its connection is closing), so
+    their slots are free at once; one loop for all of them, which costs no task per stream."""
+    stop = asyncio.Event()
+
+    async def watch() -> None:
+        while not await first_of(stop, within_s=GONE_CHECK_S):
+            for request, woken in list(app[OPEN_STREAMS].values()):
+                if _gone(request):
+                    woken.set()
+
+    task = asyncio.create_task(watch(), name="webchat-gone-pages")
+    yield
+    stop.set()
+    await task
 
 
 async def _feed_in_process(app: web.Application) -> AsyncIterator[None]:

@@ -11,7 +11,6 @@ and a flood of them fills the disk.
 
 from __future__ import annotations
 
-import codecs
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -26,6 +25,18 @@ def _refuse(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+def _text_encoding(charset: str) -> bool:
+    """Whether bytes.decode takes it: "rot13" and "base64" are codecs, not text encodings
+    (an empty bytes object decodes under any name, so one byte is tried)."""
+    try:
+        b"a".decode(charset)
+    except LookupError:
+        return False
+    except UnicodeError:  # a text encoding that one byte is too short for (UTF-16)
+        return True
+    return True
+
+
 @web.middleware
 async def body_checks(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -35,11 +46,8 @@ async def body_checks(
         if encoding not in PLAIN:
             return _refuse(415, "Send the request body uncompressed (no Content-Encoding).")
         charset = request.charset
-        if charset:
-            try:
-                codecs.lookup(charset)
-            except LookupError:
-                return _refuse(415, "Send the request body as UTF-8 (charset=utf-8).")
+        if charset and not _text_encoding(charset):
+            return _refuse(415, "Send the request body as UTF-8 (charset=utf-8).")
     try:
         return await handler(request)
     except ConnectionResetError:  # aiohttp's ClientConnectionResetError too

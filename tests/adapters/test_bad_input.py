@@ -345,9 +345,10 @@ async def test_what_the_outside_probe_found_gets_a_clear_4xx(client: TestClient)
     """Each of these was a 500 (issue 10's second probe)."""
     auth = await new_session(client)
     chat = "/api/chat/messages"
-    bogus = {**auth, "Content-Type": "application/json; charset=bogus"}
-    response = await client.post(chat, headers=bogus, data='{"client_id": "a", "text": "hi"}')
-    assert response.status == 415 and "UTF-8" in (await response.json())["error"]
+    for charset in ("bogus", "rot13", "base64"):  # the last two are codecs, not text encodings
+        bogus = {**auth, "Content-Type": f"application/json; charset={charset}"}
+        response = await client.post(chat, headers=bogus, data='{"client_id": "a", "text": "hi"}')
+        assert response.status == 415 and "UTF-8" in (await response.json())["error"], charset
     digits = '{"client_id": "a", "location": {"lat": 1' + "1" * 5000 + ', "lon": 1}}'
     assert (await say(client, auth, digits))[0] == 400  # past Python's 4,300-digit limit
     response = await client.post(
