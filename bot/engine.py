@@ -25,7 +25,7 @@ from bot.delivery.outbox import Later, enqueue
 from bot.delivery.transcript import TranscriptEntry
 from bot.dialog import Context, DialogRegistry, LookupNeeded, Prepared, State, Step
 from bot.geocoding import GeocodingUnavailable, Place
-from bot.messages import PLAIN_TEXT, Capabilities, Incoming, Outgoing, normalise, resolve_choice
+from bot.messages import PLAIN_TEXT, Capabilities, Incoming, Outgoing, Photo, normalise, resolve_choice
 from bot.models import Conversation, TranscriptMessage, Turn
 from bot.services import Services
 from bot.timeutil import utcnow
@@ -123,7 +123,28 @@ class Engine:
     async def handle(self, incoming: Incoming, *, replies_later: bool = False) -> TurnResult:
         """Run one turn. `replies_later`: the replies are also written to the outbox in the
         turn's transaction, for channels that deliver them by calling the platform (which no
-        turn may wait on); a redelivered message's replies are not queued again."""
+        turn may wait on); a redelivered message's replies are not queued again.
+
+        The message's photos, stored by the channel before the turn, are removed again when
+        they end on no record: the turn failed, or it was a redelivery answered from the
+        first delivery, whose photos are the ones on record."""
+        try:
+            result = await self._handle(incoming, replies_later)
+        except BaseException:
+            self._discard(incoming.photos)
+            raise
+        if result.duplicate and incoming.photos:
+            shown = {p.get("key") for e in result.transcript for p in e.payload.get("photos") or ()}
+            self._discard(tuple(p for p in incoming.photos if p.key not in shown))
+        return result
+
+    def _discard(self, photos: tuple[Photo, ...]) -> None:
+        media = self.services.media
+        if media is not None:
+            for photo in photos:
+                media.discard(photo.key)
+
+    async def _handle(self, incoming: Incoming, replies_later: bool) -> TurnResult:
         started = time.perf_counter()
         incoming = incoming.cleaned()  # whatever the channel let through, stored and read safely
         prepared = await self._prepare(incoming)

@@ -189,19 +189,8 @@ class UpdateHandler:
                 await bot.edit_message_reply_markup(message.chat.id, message.message_id, reply_markup=None)
 
     async def _turn(self, incoming: Incoming) -> None:
-        media = self.hub.services.media
-        try:
-            result = await self.hub.engine.handle(incoming, replies_later=True)
-        except BaseException:
-            if media is not None:
-                for photo in incoming.photos:
-                    media.discard(photo.key)
-            raise
-        if result.duplicate and media is not None:
-            shown = {p.get("key") for e in result.transcript for p in e.payload.get("photos") or ()}
-            for photo in incoming.photos:
-                if photo.key not in shown:
-                    media.discard(photo.key)  # the first delivery's photo is the one on record
+        # A photo stored for a turn that fails, or for a redelivery, is removed by the engine.
+        await self.hub.engine.handle(incoming, replies_later=True)
 
     async def _allowed(self, chat: str) -> bool:
         wait = await ratelimit.hit(

@@ -411,13 +411,8 @@ async def post_photo(request: web.Request) -> web.Response:
         photo = await store.save(upload.photo)
     except MediaError as exc:
         return _refused_photo(exc)
-    try:
-        result = await hub.engine.handle(_incoming(address, upload.client_id, photos=(photo,)))
-    except BaseException:
-        store.discard(photo.key)
-        raise
-    if result.duplicate and not _shows_photo(result, photo.key):
-        store.discard(photo.key)  # the first upload's photo is the one on record
+    # A turn that fails, or a retried upload answered from the first, removes this photo.
+    result = await hub.engine.handle(_incoming(address, upload.client_id, photos=(photo,)))
     hub.feed.nudge()
     return turn_response(result)
 
@@ -426,14 +421,6 @@ def _refused_photo(exc: MediaError) -> web.Response:
     """A photo refused (413, 415) or not storable now (503: a full disk, with a time to retry)."""
     later = {"Retry-After": "60"} if exc.status == 503 else {}
     return error(exc.status, str(exc), **later)
-
-
-def _shows_photo(result: TurnResult, key: str) -> bool:
-    """Whether the recorded turn holds this very photo: a turn retried on the server after
-    its commit landed is replayed, and its photo is the one on record, not a spare."""
-    return any(
-        photo.get("key") == key for entry in result.transcript for photo in entry.payload.get("photos") or ()
-    )
 
 
 async def events(request: web.Request) -> web.StreamResponse:
