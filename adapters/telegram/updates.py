@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
 from telegram import Bot, CallbackQuery, Message, MessageEntity, Update
 from telegram.constants import ChatMemberStatus, ChatType
@@ -193,12 +192,7 @@ class UpdateHandler:
         await self.hub.engine.handle(incoming, replies_later=True)
 
     async def _allowed(self, chat: str) -> bool:
-        wait = await ratelimit.hit(
-            self.hub.db,
-            f"{NAME}:{chat}",
-            limit=self.hub.settings.CHAT_RATE_LIMIT_PER_MINUTE,
-            window=timedelta(minutes=1),
-        )
+        wait = await ratelimit.chat_message(self.hub.db, self.hub.settings, NAME, chat)
         if wait is None:
             return True
         await self.hub.send_later(NAME, chat, Outgoing(TOO_FAST))

@@ -224,12 +224,7 @@ async def _authenticate(request: web.Request, *, allow_cookie: bool, seen: bool 
 
 async def _slow_down(hub: Hub, address: str) -> web.Response | None:
     """The per-session rate limit, shared by messages and photos."""
-    wait = await ratelimit.hit(
-        hub.db,
-        f"webchat:{address}",
-        limit=hub.settings.CHAT_RATE_LIMIT_PER_MINUTE,
-        window=timedelta(minutes=1),
-    )
+    wait = await ratelimit.chat_message(hub.db, hub.settings, NAME, address)
     if wait is None:
         return None
     return error(

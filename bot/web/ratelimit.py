@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database
 from bot.models import RateCounter
+from bot.settings import Settings
 from bot.timeutil import utcnow
 
 
@@ -37,3 +38,11 @@ async def hit(
         return None
 
     return await db.run(count)
+
+
+async def chat_message(db: Database, settings: Settings, channel: str, address: str) -> float | None:
+    """Count one message of a conversation against CHAT_RATE_LIMIT_PER_MINUTE, the same for
+    every channel; None if allowed, else seconds until it will be."""
+    return await hit(
+        db, f"{channel}:{address}", limit=settings.CHAT_RATE_LIMIT_PER_MINUTE, window=timedelta(minutes=1)
+    )
