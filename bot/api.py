@@ -40,6 +40,7 @@ from bot.settings import Settings
 from bot.timeutil import utcnow
 from bot.waiting import first_of
 from bot.web import ratelimit, sessions
+from bot.web.background import in_background
 from bot.web.server import HUB, MAX_READ_BODY, STOPPING, UNAVAILABLE
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "degrade",
     "first_of",
     "http_delivery_error",
+    "in_background",
     "latest_messages",
     "messages_after",
     "metrics",

@@ -10,14 +10,13 @@ until it is on: every `serve` and command loads this plugin.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.api import AdapterPlugin, Channel, Hub, PollerLease
+from bot.api import AdapterPlugin, Channel, Hub, PollerLease, in_background
 
 if TYPE_CHECKING:
     from adapters.telegram.channel import BotHolder
@@ -84,16 +83,9 @@ class TelegramPlugin(AdapterPlugin):
 def _polling(handler: UpdateHandler, hub: Hub) -> Callable[[web.Application], Any]:
     from adapters.telegram.polling import Poller
 
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        token = hub.settings.TELEGRAM_BOT_TOKEN or ""
-        lease = PollerLease(hub.db, f"{NAME}:{token.partition(':')[0]}")  # the bot's id, not its secret
-        stop = asyncio.Event()
-        task = asyncio.create_task(Poller(handler, lease).run(stop), name="telegram-polling")
-        yield
-        stop.set()
-        await task
-
-    return ctx
+    token = hub.settings.TELEGRAM_BOT_TOKEN or ""
+    lease = PollerLease(hub.db, f"{NAME}:{token.partition(':')[0]}")  # the bot's id, not its secret
+    return in_background("telegram-polling", Poller(handler, lease).run)
 
 
 plugin = TelegramPlugin

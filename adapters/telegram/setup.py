@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
 from aiohttp import web
 from telegram import Bot, BotCommand
@@ -19,7 +20,7 @@ from telegram.error import InvalidToken, TelegramError
 
 from adapters.telegram.client import ALLOWED_UPDATES, make_bot, redact
 from adapters.telegram.webhook import PATH
-from bot.api import Settings, UserError, first_of
+from bot.api import Settings, UserError, first_of, in_background
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +70,7 @@ async def keep_registering(bot: Bot, settings: Settings, stop: asyncio.Event) ->
 
 
 def registering(bot: Bot, settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        task = asyncio.create_task(keep_registering(bot, settings, stop), name="telegram-webhook")
-        yield
-        stop.set()
-        await task
-
-    return ctx
+    return in_background("telegram-webhook", partial(keep_registering, bot, settings))
 
 
 @asynccontextmanager

@@ -13,8 +13,8 @@ import json
 import logging
 import re
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import timedelta
+from functools import partial
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from bot.api import (
     TranscriptEntry,
     TurnResult,
     first_of,
+    in_background,
     messages_after,
     metrics,
     ratelimit,
@@ -175,8 +176,8 @@ def add_routes(hub: Hub, app: web.Application) -> None:
     app[PAGE] = _page(hub)
     app[STREAMS] = Counter()
     app[OPEN_STREAMS] = {}
-    app.cleanup_ctx.append(_feed_in_process)
-    app.cleanup_ctx.append(_notice_gone_pages)
+    app.cleanup_ctx.append(in_background("transcript-feed", hub.feed.run))
+    app.cleanup_ctx.append(in_background("webchat-gone-pages", partial(_notice_gone_pages, app)))
     app.router.add_get("/", index)
     if STATIC.exists():
         app.router.add_static("/static", STATIC, append_version=False)
@@ -495,26 +496,10 @@ def _gone(request: web.Request) -> bool:
     return transport is None or transport.is_closing()
 
 
-async def _notice_gone_pages(app: web.Application) -> AsyncIterator[None]:
+async def _notice_gone_pages(app: web.Application, stop: asyncio.Event) -> None:
     """Once a second, wake the streams whose page has gone (its connection is closing), so
     their slots are free at once; one loop for all of them, which costs no task per stream."""
-    stop = asyncio.Event()
-
-    async def watch() -> None:
-        while not await first_of(stop, within_s=GONE_CHECK_S):
-            for request, woken in list(app[OPEN_STREAMS].values()):
-                if _gone(request):
-                    woken.set()
-
-    task = asyncio.create_task(watch(), name="webchat-gone-pages")
-    yield
-    stop.set()
-    await task
-
-
-async def _feed_in_process(app: web.Application) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(app[HUB].feed.run(stop), name="transcript-feed")
-    yield
-    stop.set()
-    await task
+    while not await first_of(stop, within_s=GONE_CHECK_S):
+        for request, woken in list(app[OPEN_STREAMS].values()):
+            if _gone(request):
+                woken.set()

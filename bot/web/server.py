@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from aiohttp import web
@@ -23,6 +23,7 @@ from bot.db import DRIVER_CONNECTION_ERRORS
 from bot.delivery.worker import OutboxWorker
 from bot.hub import Hub
 from bot.media_sweep import MediaSweeper
+from bot.web.background import in_background
 from bot.web.connections import BODY_TIMEOUT, body_deadline
 from bot.web.media_routes import add_media_routes
 from bot.web.requests import body_checks
@@ -111,39 +112,19 @@ def create_app(
 
     deliver = hub.settings.DELIVER_OUTBOX_IN_PROCESS if deliver_outbox is None else deliver_outbox
     if deliver:
-        app.cleanup_ctx.append(_outbox_in_process)
+        worker = OutboxWorker.from_settings(hub.db, hub.channels, hub.settings, wake=hub.outbox_queued)
+        app.cleanup_ctx.append(in_background("outbox", worker.run_forever))
     minutes = hub.settings.MEDIA_SWEEP_MINUTES
     sweep = bool(minutes) if sweep_media is None else sweep_media
     if sweep and hub.services.media is not None:
-        app[MEDIA_SWEEPER] = MediaSweeper(
-            hub.db, hub.services.media.directory, every=timedelta(minutes=minutes or 60)
-        )
-        app.cleanup_ctx.append(_media_sweep_in_process)
+        sweeper = MediaSweeper(hub.db, hub.services.media.directory, every=timedelta(minutes=minutes or 60))
+        app[MEDIA_SWEEPER] = sweeper
+        # Awaited on shutdown, so a sweep under way ends (at its next batch of files) before
+        # the database is closed.
+        app.cleanup_ctx.append(in_background("media-sweep", sweeper.run_forever, on_stop=sweeper.halt))
 
     async def _stopping(app: web.Application) -> None:
         app[STOPPING].set()
 
     app.on_shutdown.append(_stopping)
     return app
-
-
-async def _outbox_in_process(app: web.Application) -> AsyncIterator[None]:
-    hub = app[HUB]
-    stop = asyncio.Event()
-    worker = OutboxWorker.from_settings(hub.db, hub.channels, hub.settings, wake=hub.outbox_queued)
-    task = asyncio.create_task(worker.run_forever(stop), name="outbox")
-    yield
-    stop.set()
-    await task
-
-
-async def _media_sweep_in_process(app: web.Application) -> AsyncIterator[None]:
-    """The sweep of MEDIA_DIR as a task of this application: awaited on shutdown, so a
-    sweep under way ends (at its next batch of files) before the database is closed."""
-    sweeper = app[MEDIA_SWEEPER]
-    stop = asyncio.Event()
-    task = asyncio.create_task(sweeper.run_forever(stop), name="media-sweep")
-    yield
-    stop.set()
-    sweeper.halt()
-    await task
