@@ -212,8 +212,9 @@ class Engine:
         if expired:
             state = State()
 
-        incoming, label = self._resolve_choice(incoming, state, self._command_of(incoming) is not None)
-        step = await self._run(session, conversation, state, incoming, now, expired, prepared)
+        slash = self._command_of(incoming)
+        incoming, label = self._resolve_choice(incoming, state, slash is not None)
+        step = await self._run(session, conversation, state, incoming, now, expired, prepared, slash)
 
         asked = next((r for r in reversed(step.replies) if r.choices), None)
         # An interruption (help, a 911 warning) hands the same state back: the choices
@@ -336,6 +337,7 @@ class Engine:
         now: datetime,
         expired: bool,
         prepared: Prepared,
+        slash: tuple[str, str] | None,
     ) -> Step:
         ctx = Context(
             session=session,
@@ -371,7 +373,6 @@ class Engine:
                 else "I didn't get any text. Type your question, or say **help** to see what I can do."
             )
             return Step(state, [Outgoing(said)])
-        slash = self._command_of(incoming)
         if slash is not None:
             name, rest = slash
             return await self.dialogs.get(COMMAND_PREFIX + name)(ctx, state, replace(incoming, text=rest))

@@ -106,8 +106,9 @@ async def _params(request: web.Request) -> MultiDict[str]:
         raise ApiError(400, "The form could not be read: send it as UTF-8, URL-encoded.") from None
     for key, value in form.items():
         if isinstance(value, str):
+            name = clean_text(key)
             # The key as sent: cleaned, "probe\0key" would pass as "probekey".
-            params.add(clean_text(key), value if clean_text(key) == "api_key" else clean_text(value))
+            params.add(name, value if name == "api_key" else clean_text(value))
     query = _query(request)
     for key in ("api_key", "jurisdiction_id"):
         if key not in params and key in query:

@@ -4,9 +4,9 @@ Bodies are read as sent (`serve` turns aiohttp's decompression off, bot.web.conn
 one that says it is compressed is refused, since no client of ours compresses and a
 handler would read gzip bytes as text. A charset Python does not know would raise in the
 middle of a handler. (A body announced larger than a route takes is that route's to refuse
-before reading it, with its own words: a photo's limit is not a form's.) A client that disconnects while its
-request is read is not an error of ours: without this, every one logs a 40-line traceback,
-and a flood of them fills the disk.
+before reading it, in its own words: a photo's limit is not a form's.) A client that
+disconnects while its request is read is not an error of ours: without this, every one
+logs a 40-line traceback, and a flood of them fills the disk.
 """
 
 from __future__ import annotations
