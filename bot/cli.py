@@ -483,6 +483,7 @@ async def _report_set_status(args: argparse.Namespace, settings: Settings) -> in
                 note=args.note,
                 reason=args.reason,
                 actor="cli",
+                tell_staff=hub.services.staff_desk,
             )
     except reports.ReportError as exc:
         raise UserError(str(exc)) from None

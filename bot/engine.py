@@ -28,6 +28,7 @@ from bot.geocoding import GeocodingUnavailable, Place
 from bot.messages import PLAIN_TEXT, Capabilities, Incoming, Outgoing, Photo, normalise, resolve_choice
 from bot.models import Conversation, TranscriptMessage, Turn
 from bot.services import Services
+from bot.staff import handoffs
 from bot.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -214,7 +215,11 @@ class Engine:
 
         slash = self._command_of(incoming)
         incoming, label = self._resolve_choice(incoming, state, slash is not None)
-        step = await self._run(session, conversation, state, incoming, now, expired, prepared, slash)
+        handoff = await handoffs.current(session, conversation.id, now) if self.services.staff_desk else None
+        if handoff is not None and handoff.status == "held" and not self._emergency(incoming, prepared):
+            step = Step(state, [])  # staff hold the conversation: the bot keeps quiet
+        else:
+            step = await self._run(session, conversation, state, incoming, now, expired, prepared, slash)
 
         asked = next((r for r in reversed(step.replies) if r.choices), None)
         # An interruption (help, a 911 warning) hands the same state back: the choices
@@ -249,6 +254,8 @@ class Engine:
             for r in step.replies
         ]
         session.add_all(rows)
+        if handoff is not None:
+            handoffs.mirror(session, handoff, said, step.replies, now)
         queued = (
             [Later(incoming.channel, incoming.conversation, r) for r in step.replies] if replies_later else []
         )
@@ -303,6 +310,13 @@ class Engine:
             transcript=[TranscriptEntry.of(r) for r in rows],
             duplicate=True,
         )
+
+    @staticmethod
+    def _emergency(incoming: Incoming, prepared: Prepared) -> bool:
+        """Whether a message to a conversation staff hold still needs the bot: an emergency
+        is told to call 911 at once, whoever holds the conversation."""
+        understood = prepared.understood.get(incoming.text)
+        return understood is not None and (understood.intent == "emergency" or understood.triage.soft)
 
     def _command_of(self, incoming: Incoming) -> tuple[str, str] | None:
         """The registered slash command the message is, if it is one."""

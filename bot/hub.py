@@ -19,6 +19,7 @@ from bot.messages import Outgoing
 from bot.plugin import AdapterPlugin, adapter_plugins, dialog_registrars
 from bot.services import Services
 from bot.settings import Settings
+from bot.staff.events import DESK
 from bot.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def build_hub(settings: Settings, *, plugins: list[AdapterPlugin] | None = None)
         for channel in plugin.channels(hub):
             hub.channels[channel.name] = channel
             engine.capabilities[channel.name] = channel.capabilities
+    hub.services.staff_desk = DESK in hub.channels
     geocoders = (plugin.geocoder(hub) for plugin in hub.plugins)
     hub.services.geocoder = next((g for g in geocoders if g is not None), NoGeocoder())
     return hub

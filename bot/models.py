@@ -452,3 +452,69 @@ class Poller(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     position: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Handoff(Base):
+    """A resident's conversation passed to city staff. While `open`, what the resident says
+    is shown to staff too; while `held`, staff talk and the bot keeps quiet (except to say
+    911). A row, not process memory, so any process sees who holds a conversation."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (Index("ix_handoffs_conversation", "conversation_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    report_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reports.id", ondelete="SET NULL"), nullable=True
+    )
+    question: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(12), default="open")  # open | held | closed
+    held_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)  # staff's last reply, for "Save as FAQ"
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # An open handoff nobody answers or holds ends by itself, so a resident is not mirrored
+    # to staff for ever after one question.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class StaffThread(Base):
+    """Where a staff desk shows a subject ("report:12", "handoff:3"): the Slack channel and
+    message of its thread, so later events update that message and reply in its thread."""
+
+    __tablename__ = "staff_threads"
+    __table_args__ = (
+        UniqueConstraint("desk", "subject", name="uq_staff_thread_subject"),
+        Index("ix_staff_threads_message", "desk", "place", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    desk: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(64))
+    place: Mapped[str] = mapped_column(String(64))  # the platform's channel id
+    ts: Mapped[str] = mapped_column(String(32))  # the platform's message id
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StaffNote(Base):
+    """What staff wrote in a subject's thread: internal, never sent to a resident."""
+
+    __tablename__ = "staff_notes"
+    __table_args__ = (Index("ix_staff_notes_subject", "subject", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SeenDelivery(Base):
+    """A platform's id of something already applied (a Slack event_id, an action): a retry
+    of it is acknowledged and not applied twice."""
+
+    __tablename__ = "seen_deliveries"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

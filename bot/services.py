@@ -26,6 +26,9 @@ class Services:
     boundary: Boundary | None = None
     geocoder: Geocoder = field(default_factory=NoGeocoder)
     media: MediaStore | None = None
+    # A staff desk (Slack) is configured: reports, changes and handoffs are sent to staff,
+    # and a resident may be passed to a person. Set when the hub is built.
+    staff_desk: bool = False
 
     def __post_init__(self) -> None:
         if self.boundary is None:

@@ -10,15 +10,21 @@ import re
 from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+if TYPE_CHECKING:
+    from bot.staff.hours import StaffHours
+
 _BOT_TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,100}")
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_SLACK_TOKEN = re.compile(r"xoxb-[A-Za-z0-9-]{4,250}")
+_SLACK_APP_TOKEN = re.compile(r"xapp-[A-Za-z0-9-]{4,250}")
+_SLACK_CHANNEL = re.compile(r"[CG][A-Z0-9]{2,20}")
 SECRET_SETTINGS = frozenset(
     {
         "TELEGRAM_BOT_TOKEN",
@@ -72,6 +78,12 @@ class Settings(BaseSettings):
     SLACK_APP_TOKEN: str | None = None
     SLACK_API_URL: str = "https://slack.com/api/"
     SLACK_STAFF_CHANNEL: str | None = None
+    SLACK_ALLOWED_USERS: str | None = None  # comma-separated Slack user ids; unset = the workspace's members
+    # When staff are at work, in CITY_TIME_ZONE: what a resident passed to staff is told.
+    STAFF_HOURS: str = "Mon-Fri 08:00-17:00"
+    # How a staff member is named to residents: "full" (Jane Doe), "first" (Jane) or "none".
+    STAFF_NAMES_TO_RESIDENTS: Literal["full", "first", "none"] = "first"
+    HANDOFF_HOURS: int = Field(48, ge=1, le=24 * 30)  # an unanswered, unheld handoff ends after this
 
     OPEN311_API_KEYS: str | None = None
 
@@ -174,9 +186,69 @@ class Settings(BaseSettings):
     def _telegram(self) -> Settings:
         if self.TELEGRAM_BOT_TOKEN and self.telegram_mode == "webhook" and not self.TELEGRAM_WEBHOOK_SECRET:
             raise ValueError("TELEGRAM_WEBHOOK_SECRET: required with TELEGRAM_BOT_TOKEN in webhook mode")
-        if bool(self.SLACK_BOT_TOKEN) != bool(self.SLACK_SIGNING_SECRET):
-            raise ValueError("SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET: set both or neither")
+        if self.SLACK_BOT_TOKEN:
+            if not self.SLACK_APP_TOKEN and not self.SLACK_SIGNING_SECRET:
+                raise ValueError(
+                    "SLACK_SIGNING_SECRET: required with SLACK_BOT_TOKEN (or set SLACK_APP_TOKEN for Socket Mode)"
+                )
+            if not self.SLACK_STAFF_CHANNEL:
+                raise ValueError(
+                    "SLACK_STAFF_CHANNEL: required with SLACK_BOT_TOKEN (the channel id where staff see "
+                    "handoffs, and reports of departments without their own channel)"
+                )
+        elif self.SLACK_SIGNING_SECRET or self.SLACK_APP_TOKEN:
+            raise ValueError("SLACK_BOT_TOKEN: required with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN")
         return self
+
+    @field_validator("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_STAFF_CHANNEL")
+    @classmethod
+    def _slack_values(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if info.field_name == "SLACK_BOT_TOKEN" and not _SLACK_TOKEN.fullmatch(value):
+            raise ValueError("is not a bot token as Slack gives it (it starts with xoxb-)")
+        if info.field_name == "SLACK_APP_TOKEN" and not _SLACK_APP_TOKEN.fullmatch(value):
+            raise ValueError("is not an app-level token as Slack gives it (it starts with xapp-)")
+        if info.field_name == "SLACK_SIGNING_SECRET" and not re.fullmatch(r"[A-Za-z0-9_-]{8,128}", value):
+            raise ValueError("is not a signing secret as Slack gives it (Basic Information, App Credentials)")
+        if info.field_name == "SLACK_STAFF_CHANNEL" and not _SLACK_CHANNEL.fullmatch(value):
+            raise ValueError("must be a Slack channel id such as C0123ABCD (channel details, at the bottom)")
+        return value
+
+    @field_validator("SLACK_API_URL")
+    @classmethod
+    def _slack_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL, e.g. https://slack.com/api/")
+        return value.strip().rstrip("/") + "/"
+
+    @field_validator("SLACK_ALLOWED_USERS")
+    @classmethod
+    def _slack_users(cls, value: str | None) -> str | None:
+        for part in (value or "").split(","):
+            if part.strip() and not re.fullmatch(r"[UW][A-Z0-9]{2,20}", part.strip()):
+                raise ValueError("must be Slack user ids (U0123ABCD), separated by commas")
+        return value.strip() if value and value.strip() else None
+
+    @field_validator("STAFF_HOURS")
+    @classmethod
+    def _staff_hours(cls, value: str) -> str:
+        from bot.staff.hours import parse_hours
+
+        parse_hours(value, "UTC")
+        return value.strip()
+
+    @property
+    def slack_allowed_users(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in (self.SLACK_ALLOWED_USERS or "").split(",") if p.strip())
+
+    @property
+    def staff_hours(self) -> StaffHours:
+        from bot.staff.hours import parse_hours
+
+        return parse_hours(self.STAFF_HOURS, self.CITY_TIME_ZONE)
 
     @property
     def telegram_mode(self) -> str:

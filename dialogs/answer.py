@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 from bot.content import unanswered
 from bot.dialog import Context, State, Step
 from bot.messages import Choice, Incoming, Link, Outgoing
+from bot.staff import handoffs
 from dialogs import names, texts
 from knowledge.model import Entry
 from knowledge.understand import ANSWER_AT, Understanding
@@ -85,13 +87,33 @@ async def did_you_mean(ctx: Context, state: State, incoming: Incoming) -> Step:
     return await ctx.dispatch(names.ROOT, State(), incoming)
 
 
+async def pass_to_staff(ctx: Context, question: str) -> Step:
+    """Open a handoff when a staff desk is configured, and tell the resident the truth about
+    when a person will see it. Without a desk nobody would: the resident is told to call."""
+    await unanswered.record(
+        ctx.session, question, channel=ctx.channel, now=ctx.now, guesses=[{"handoff": True}]
+    )
+    settings = ctx.services.settings
+    if not ctx.services.staff_desk or not ctx.conversation_id:
+        return Step(State(), [Outgoing(texts.NO_STAFF_HERE)])
+    await handoffs.open_handoff(
+        ctx.session,
+        conversation_id=ctx.conversation_id,
+        question=question,
+        now=ctx.now,
+        lasts=timedelta(hours=settings.HANDOFF_HOURS),
+    )
+    hours = settings.staff_hours
+    if hours.is_open(ctx.now):
+        return Step(State(), [Outgoing(texts.PASSED_ON)])
+    back = hours.when(hours.next_opening(ctx.now), ctx.now)
+    return Step(State(), [Outgoing(texts.PASSED_ON_LATER.format(hours=hours.describe(), back=back))])
+
+
 async def offer_staff(ctx: Context, state: State, incoming: Incoming) -> Step:
     question = str(state.data.get("question", ""))
     if incoming.choice == STAFF_YES:
-        await unanswered.record(
-            ctx.session, question, channel=ctx.channel, now=ctx.now, guesses=[{"handoff": True}]
-        )
-        return Step(State(), [Outgoing(texts.PASSED_ON)])
+        return await pass_to_staff(ctx, question)
     if incoming.choice == STAFF_NO:
         return Step(State(), [Outgoing(texts.NOT_PASSED)])
     return await ctx.dispatch(names.ROOT, State(), incoming)

@@ -462,6 +462,7 @@ async def _file(ctx: Context, draft: Draft) -> Step:
         media=[p["key"] for p in draft.photos],
         department=service.department or None,
         source=ctx.channel,
+        tell_staff=ctx.services.staff_desk,
     )
     return Step(State(), [Outgoing(confirmation(service, report.number or ""))])
 

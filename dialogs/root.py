@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.dialog import Context, State, Step
 from bot.messages import Incoming, Outgoing
 from dialogs import report, texts
-from dialogs.answer import answer_reply, answer_step, not_answered, offer_staff_step
+from dialogs.answer import answer_reply, answer_step, not_answered, pass_to_staff
 from dialogs.safety import emergency_reply
 from dialogs.status import status_reply
 from knowledge.understand import Understanding
@@ -42,7 +42,7 @@ async def _route(ctx: Context, u: Understanding, incoming: Incoming) -> Step:
         text = replies.get(u.smalltalk or "", texts.ABOUT)
         return Step(State(), [Outgoing(text)])
     if u.intent == "human":
-        return offer_staff_step(u.text, "I can pass your message to city staff. Shall I?")
+        return await pass_to_staff(ctx, u.text)
     if u.intent == "status":
         return await status_reply(ctx, u.report_number, u.status_action)
     if u.intent == "report" and u.service is not None:

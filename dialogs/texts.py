@@ -25,8 +25,17 @@ ASK_STAFF = "Yes, ask city staff"
 NO_THANKS = "No, thanks"
 NONE_OF_THESE = "None of these"
 PASSED_ON = (
-    "Thanks, I've passed your question to city staff. "
+    "Thanks, I've passed your question to city staff. A staff member will answer here, in this chat; "
+    "you can keep asking me things meanwhile. For a quicker answer you can call **311** any time, 24/7."
+)
+PASSED_ON_LATER = (
+    "Thanks, I've passed your question to city staff. They are not at work right now "
+    "(they work {hours}), so a person will see it {back} and answer here, in this chat. "
     "For a quicker answer you can call **311** any time, 24/7."
+)
+NO_STAFF_HERE = (
+    "I can't pass messages to city staff from this chat. To talk to a person, call **311** "
+    "any time, 24/7. I've noted your question so the city can teach me the answer."
 )
 NOT_PASSED = "OK. Ask me something else any time."
 DID_YOU_MEAN = "I'm not sure I understood. Did you mean one of these?"

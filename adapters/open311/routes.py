@@ -221,6 +221,7 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
             contact=new.contact,
             department=service.department or None,
             source="open311",
+            tell_staff=hub.services.staff_desk,
         )
         created = present.created_entry(report, service)
     log.info("open311: request %s filed for %s", created["service_request_id"], service.code)
@@ -271,6 +272,7 @@ async def post_update(request: web.Request, fmt: str) -> web.Response:
                     reason=update.reason,
                     actor="open311",
                     external_id=update.update_id,
+                    tell_staff=hub.services.staff_desk,
                 )
             except reports.ReportError as exc:
                 raise ApiError(400, str(exc)) from None

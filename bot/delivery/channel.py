@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from bot.messages import Capabilities, Outgoing
 
@@ -37,6 +37,15 @@ class BatchChannel(Channel, Protocol):
     async def send_batch(self, messages: Sequence[tuple[str, Outgoing]]) -> list[DeliveryError | None]:
         """Deliver each (address, message), the addresses all different: one outcome per
         message, in order, None when it was delivered. Raising says none was."""
+
+
+@runtime_checkable
+class PayloadChannel(Channel, Protocol):
+    """A channel whose rows are not messages to a resident but events it renders itself
+    (the staff desk: a new report, a status change); the outbox hands it the stored payload."""
+
+    async def send_payload(self, address: str, payload: dict[str, Any]) -> None:
+        """Deliver one event or raise DeliveryError, as `send` does."""
 
 
 # Refusals that sending the same message again cannot change. 401 is not one: a wrong

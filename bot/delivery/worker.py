@@ -29,7 +29,7 @@ from sqlalchemy.orm import aliased
 
 from bot import metrics
 from bot.db import Database
-from bot.delivery.channel import BatchChannel, Channel, DeliveryError
+from bot.delivery.channel import BatchChannel, Channel, DeliveryError, PayloadChannel
 from bot.messages import Outgoing, degrade
 from bot.models import OUTBOX_WAITING, OutboxMessage
 from bot.settings import Settings
@@ -258,8 +258,11 @@ class OutboxWorker:
     async def _send(self, row: Claimed) -> _Outcome:
         channel = self.channels[row.channel]
         try:
-            message = degrade(Outgoing.from_json(row.payload), channel.capabilities)
-            await channel.send(row.address, message)
+            if isinstance(channel, PayloadChannel):
+                await channel.send_payload(row.address, row.payload)
+            else:
+                message = degrade(Outgoing.from_json(row.payload), channel.capabilities)
+                await channel.send(row.address, message)
         except DeliveryError as exc:
             return _Outcome(row, str(exc), exc.retry_after, exc.permanent)
         except Exception as exc:  # a bug or an unexpected library error: retry, keep the reason

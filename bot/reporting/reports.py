@@ -19,6 +19,7 @@ from bot.delivery.outbox import Later, enqueue
 from bot.messages import Outgoing
 from bot.models import REPORT_OPEN, Report, ReportEvent, Subscription
 from bot.reporting.places import place_key
+from bot.staff import events
 from knowledge.geo import degrees_box, distance_m, normalise_address
 
 STATUSES = ("open", "acknowledged", "in_progress", "closed")
@@ -80,10 +81,12 @@ async def file_report(
     contact: dict[str, Any] | None = None,
     department: str | None = None,
     source: str = "chat",
+    tell_staff: bool = False,
 ) -> Report:
     """File a report. `place` is the address as given; its folded key is kept for
     duplicate checks. `channel`/`address` (a conversation) make the filer a subscriber;
-    `contact` is personal data (Open311 contact fields) and is never shown publicly."""
+    `contact` is personal data (Open311 contact fields) and is never shown publicly.
+    `tell_staff`: a staff desk is configured, and is told of the report."""
     address_key = normalise_address(place) or None if place else None
     report = Report(
         service_code=service_code,
@@ -108,6 +111,10 @@ async def file_report(
     session.add(ReportEvent(report_id=report.id, status="open", actor=source, created_at=now))
     if channel and address:
         await subscribe(session, report, channel, address, role="filer", now=now)
+    if tell_staff:
+        events.tell_staff(
+            session, events.report_subject(report.id), events.REPORT_FILED, now, report_id=report.id
+        )
     return report
 
 
@@ -236,6 +243,7 @@ async def set_status(
     reason: str | None = None,
     actor: str = "staff",
     external_id: str | None = None,
+    tell_staff: bool = False,
 ) -> Change:
     """Change a report's status, keep the history, and queue one message per subscriber.
 
@@ -275,6 +283,11 @@ async def set_status(
     for sub in subscribers:
         enqueue(session, Later(sub.channel, sub.address, message), now)
     await session.flush()
+    if tell_staff:
+        subject = events.report_subject(report.id)
+        events.tell_staff(
+            session, subject, events.REPORT_CHANGED, now, report_id=report.id, event_id=event.id
+        )
     return Change(report, event, len(subscribers))
 
 
