@@ -189,7 +189,8 @@ class Settings(BaseSettings):
         if self.SLACK_BOT_TOKEN:
             if not self.SLACK_APP_TOKEN and not self.SLACK_SIGNING_SECRET:
                 raise ValueError(
-                    "SLACK_SIGNING_SECRET: required with SLACK_BOT_TOKEN (or set SLACK_APP_TOKEN for Socket Mode)"
+                    "SLACK_SIGNING_SECRET: required with SLACK_BOT_TOKEN "
+                    "(or set SLACK_APP_TOKEN for Socket Mode)"
                 )
             if not self.SLACK_STAFF_CHANNEL:
                 raise ValueError(
