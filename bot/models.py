@@ -363,6 +363,7 @@ class Report(Base):
     # Personal data (name, email, phone given through Open311): never in public responses.
     contact: Mapped[dict[str, Any]] = mapped_column(default=dict)
     department: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    assignee: Mapped[str | None] = mapped_column(String(200), nullable=True)  # a staff member's name
     source: Mapped[str] = mapped_column(String(32), default="chat")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -469,7 +470,8 @@ class Handoff(Base):
     )
     question: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(12), default="open")  # open | held | closed
-    held_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    held_by: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the desk's id of them
+    held_by_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     answer: Mapped[str | None] = mapped_column(Text, nullable=True)  # staff's last reply, for "Save as FAQ"
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -291,6 +291,20 @@ async def set_status(
     return Change(report, event, len(subscribers))
 
 
+async def assign(session: AsyncSession, number: str, assignee: str, *, now: datetime) -> Report:
+    """Who works the report now; staff see it, residents are not told (nothing changed for
+    them yet)."""
+    report = await find(session, number, lock=True)
+    if report is None:
+        raise ReportError(f"There is no report {normalise_number(number)}.")
+    report.assignee, report.updated_at = assignee[:200], now
+    subject = events.report_subject(report.id)
+    events.tell_staff(
+        session, subject, events.REPORT_CHANGED, now, report_id=report.id, assigned=assignee[:200]
+    )
+    return report
+
+
 async def find_event(session: AsyncSession, actor: str, external_id: str) -> ReportEvent | None:
     return await session.scalar(
         select(ReportEvent).where(ReportEvent.actor == actor, ReportEvent.external_id == external_id)

@@ -148,7 +148,7 @@ async def take_over(
     handoff = await _live(session, handoff_id, now)
     if handoff.status == "held" and handoff.held_by not in (None, staff.id):
         raise StaffError("Another staff member holds this conversation already.")
-    handoff.status, handoff.held_by = "held", staff.id
+    handoff.status, handoff.held_by, handoff.held_by_name = "held", staff.id, staff.name[:200]
     handoff.updated_at, handoff.expires_at = now, now + lasts
     events.tell_staff(
         session,
@@ -184,7 +184,7 @@ async def hand_back(session: AsyncSession, handoff_id: int, staff: StaffMember, 
 
 
 def _close(session: AsyncSession, handoff: Handoff, now: datetime, *, change: str, by: str | None) -> None:
-    handoff.status, handoff.held_by = "closed", None
+    handoff.status, handoff.held_by, handoff.held_by_name = "closed", None, None
     handoff.closed_at = handoff.updated_at = now
     handoff.expires_at = None
     events.tell_staff(

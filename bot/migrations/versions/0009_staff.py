@@ -1,4 +1,4 @@
-"""staff: handoffs, the map from staff threads to subjects, internal notes, seen deliveries
+"""staff: report assignees, handoffs, staff threads, internal notes, seen deliveries
 
 Revision ID: 0009
 Revises: 0008
@@ -19,6 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.add_column("reports", sa.Column("assignee", sa.String(200), nullable=True))
     op.create_table(
         "handoffs",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -32,6 +33,7 @@ def upgrade() -> None:
         sa.Column("question", sa.Text(), nullable=False),
         sa.Column("status", sa.String(12), nullable=False),
         sa.Column("held_by", sa.String(200), nullable=True),
+        sa.Column("held_by_name", sa.String(200), nullable=True),
         sa.Column("answer", sa.Text(), nullable=True),
         sa.Column("opened_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
@@ -71,3 +73,5 @@ def downgrade() -> None:
     op.drop_table("staff_notes")
     op.drop_table("staff_threads")
     op.drop_table("handoffs")
+    with op.batch_alter_table("reports") as batch:
+        batch.drop_column("assignee")
