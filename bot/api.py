@@ -14,7 +14,9 @@ from __future__ import annotations
 from bot import metrics
 from bot.cli import UserError, open_hub
 from bot.delivery import recipients
-from bot.delivery.channel import BatchChannel, Channel, DeliveryError, http_delivery_error
+from bot.content import staff_answers
+from bot.delivery.channel import BatchChannel, Channel, DeliveryError, PayloadChannel, http_delivery_error
+from bot.delivery.pacing import Pacer
 from bot.delivery.transcript import TranscriptChannel, TranscriptEntry, latest_messages, messages_after
 from bot.engine import TurnResult
 from bot.geocoding import Geocoder, GeocodingUnavailable, Place
@@ -37,6 +39,12 @@ from bot.pollers import PollerLease
 from bot.reporting import queries as report_queries
 from bot.reporting import reports
 from bot.settings import Settings
+from bot.staff import cards as staff_cards
+from bot.staff import events as staff_events
+from bot.staff import handoffs
+from bot.staff import threads as staff_threads
+from bot.staff.cards import HandoffCard, ReportCard
+from bot.staff.handoffs import StaffError, StaffMember
 from bot.timeutil import utcnow
 from bot.waiting import first_of
 from bot.web import ratelimit, sessions
@@ -56,18 +64,24 @@ __all__ = [
     "DeliveryError",
     "Geocoder",
     "GeocodingUnavailable",
+    "HandoffCard",
     "Hub",
     "Incoming",
     "Link",
     "Location",
     "MediaError",
     "Outgoing",
+    "Pacer",
+    "PayloadChannel",
     "Photo",
     "Place",
     "PollerLease",
     "Report",  # read-only: as `report_queries` returns them; changes go through `reports`
+    "ReportCard",
     "ReportEvent",
     "Settings",
+    "StaffError",
+    "StaffMember",
     "TranscriptChannel",
     "TranscriptEntry",
     "TurnResult",
@@ -75,6 +89,7 @@ __all__ = [
     "clean_text",
     "degrade",
     "first_of",
+    "handoffs",
     "http_delivery_error",
     "in_background",
     "latest_messages",
@@ -87,6 +102,10 @@ __all__ = [
     "report_queries",
     "reports",
     "sessions",
+    "staff_answers",
+    "staff_cards",
+    "staff_events",
+    "staff_threads",
     "too_large",
     "utcnow",
     "valid_key",
