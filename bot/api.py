@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from bot import metrics
 from bot.cli import UserError, open_hub
-from bot.delivery import recipients
 from bot.content import staff_answers
+from bot.delivery import recipients
 from bot.delivery.channel import BatchChannel, Channel, DeliveryError, PayloadChannel, http_delivery_error
 from bot.delivery.pacing import Pacer
 from bot.delivery.transcript import TranscriptChannel, TranscriptEntry, latest_messages, messages_after

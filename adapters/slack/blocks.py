@@ -13,9 +13,9 @@ from bot.api import HandoffCard, ReportCard
 Block = dict[str, Any]
 
 # What buttons carry back: the action and, in the value, the subject's id.
-STATUS = "c311_status"  # value "REPORT_ID:STATUS"
-CLOSE = "c311_close"  # opens the closing modal
-ASSIGN = "c311_assign"
+STATUS = "c311_status"  # value "NUMBER:STATUS"
+CLOSE = "c311_close"  # value: the report's number; opens the closing modal
+ASSIGN = "c311_assign"  # value: the report's number
 REPLY = "c311_reply"  # value: the subject ("report:12", "handoff:3"); opens the reply modal
 TAKE_OVER = "c311_take_over"
 HAND_BACK = "c311_hand_back"
@@ -101,17 +101,17 @@ def report_message(
 
 
 def _report_buttons(card: ReportCard) -> list[dict[str, Any]]:
-    rid = str(card.id)
+    rid, number = str(card.id), card.number
     elements = []
     if card.status_code == "open":
-        elements.append(button("Acknowledge", STATUS, f"{rid}:acknowledged"))
+        elements.append(button("Acknowledge", STATUS, f"{number}:acknowledged"))
     if card.status_code in ("open", "acknowledged"):
-        elements.append(button("In progress", STATUS, f"{rid}:in_progress", style="primary"))
+        elements.append(button("In progress", STATUS, f"{number}:in_progress", style="primary"))
     if card.status_code != "closed":
-        elements.append(button("Close", CLOSE, rid))
+        elements.append(button("Close", CLOSE, number))
     else:
-        elements.append(button("Reopen", STATUS, f"{rid}:open"))
-    elements.append(button("Assign to me", ASSIGN, rid))
+        elements.append(button("Reopen", STATUS, f"{number}:open"))
+    elements.append(button("Assign to me", ASSIGN, number))
     if card.can_reply:
         elements.append(button("Reply to resident", REPLY, f"report:{rid}"))
     return elements
@@ -190,11 +190,11 @@ def replied_line(data: dict[str, Any], *, at: str, faq_for: int | None) -> tuple
     return f"Sent to the resident by {data.get('by') or 'staff'}", blocks
 
 
-def close_modal(report_id: int, number: str) -> dict[str, Any]:
+def close_modal(number: str) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": CLOSE_VIEW,
-        "private_metadata": json.dumps({"report_id": report_id}),
+        "private_metadata": json.dumps({"number": number}),
         "title": plain(f"Close {number}", 24),
         "submit": plain("Close report", 24),
         "close": plain("Cancel", 24),

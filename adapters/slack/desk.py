@@ -85,6 +85,11 @@ class SlackDesk:
             faq_for = int(payload["handoff_id"]) if address.startswith("handoff:") else None
             text, line = blocks.replied_line(payload, at=at, faq_for=faq_for)
             await self._post(place, text, line, thread_ts=ts)
+        elif kind == staff_events.FAQ_SAVED:
+            place, ts = await self._root(address)
+            how = "a new entry" if payload.get("new") else "a new phrasing of entry"
+            text = f"{payload.get('by') or 'Staff'} saved this answer as {how} “{payload.get('entry')}”."
+            await self._post(place, text, [blocks.context(escape(text))], thread_ts=ts)
         else:
             raise DeliveryError(f"unknown staff event {kind!r}", permanent=True)
 

@@ -26,5 +26,7 @@ def _limiter(chat: str) -> AsyncLimiter:
 
 
 class Pacer(_Pacer):
-    def __init__(self, *, max_wait_s: float = MAX_WAIT_S, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, max_wait_s: float = MAX_WAIT_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__("Telegram", _limiter, per_second=PER_SECOND, max_wait_s=max_wait_s, clock=clock)

@@ -24,6 +24,7 @@ HANDOFF_OPENED = "handoff_opened"
 HANDOFF_CHANGED = "handoff_changed"  # held, handed back, closed, expired
 RESIDENT_SAID = "resident_said"
 STAFF_REPLIED = "staff_replied"
+FAQ_SAVED = "faq_saved"
 
 
 def report_subject(report_id: int) -> str:
