@@ -45,7 +45,9 @@ async def not_answered(ctx: Context, u: Understanding) -> Step:
     misses = 0 if choosing else ctx.misses + 1
     if misses >= 2:
         # Twice in a row: guessing again helps nobody. Offer the ways out.
-        step = offer_staff_step(u.text, prefix + texts.WAY_OUT)
+        step = offer_staff_step(
+            ctx, u.text, prefix + (texts.WAY_OUT if ctx.services.staff_desk else texts.WAY_OUT_NOTE)
+        )
         step.state.misses = misses
         return step
     if u.suggestions:
@@ -59,22 +61,29 @@ async def not_answered(ctx: Context, u: Understanding) -> Step:
             State(names.ANSWER, "did-you-mean", {"question": u.text}, misses=misses),
             [Outgoing(prefix + ask, choices=tuple(choices))],
         )
-    step = offer_staff_step(u.text, prefix + texts.DONT_KNOW)
+    step = offer_staff_step(ctx, u.text, prefix + _dont_know(ctx))
     step.state.misses = misses
     return step
 
 
-def offer_staff_step(question: str, text: str) -> Step:
+def _dont_know(ctx: Context) -> str:
+    return texts.DONT_KNOW if ctx.services.staff_desk else texts.DONT_KNOW_NOTE
+
+
+def offer_staff_step(ctx: Context, question: str, text: str) -> Step:
+    """Offer a person when a staff desk can pass the question on; without one, offer only
+    to note the question for the city (admins see what residents asked), and say so."""
+    yes = texts.ASK_STAFF if ctx.services.staff_desk else texts.NOTE_IT
     return Step(
         State(names.HANDOFF, "offer", {"question": question}),
-        [Outgoing(text, choices=(Choice(STAFF_YES, texts.ASK_STAFF), Choice(STAFF_NO, texts.NO_THANKS)))],
+        [Outgoing(text, choices=(Choice(STAFF_YES, yes), Choice(STAFF_NO, texts.NO_THANKS)))],
     )
 
 
 async def did_you_mean(ctx: Context, state: State, incoming: Incoming) -> Step:
     question = str(state.data.get("question", ""))
     if incoming.choice == NONE:
-        return offer_staff_step(question, texts.DONT_KNOW)
+        return offer_staff_step(ctx, question, _dont_know(ctx))
     if incoming.choice and incoming.choice.startswith(REPORT):
         # The report dialog, fresh, takes this choice as the service to report.
         return await ctx.dispatch(names.REPORT, State(), replace(incoming, text=""))
@@ -95,7 +104,7 @@ async def pass_to_staff(ctx: Context, question: str) -> Step:
     )
     settings = ctx.services.settings
     if not ctx.services.staff_desk or not ctx.conversation_id:
-        return Step(State(), [Outgoing(texts.NO_STAFF_HERE)])
+        return Step(State(), [Outgoing(texts.NOTED)])
     await handoffs.open_handoff(
         ctx.session,
         conversation_id=ctx.conversation_id,

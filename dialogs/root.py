@@ -42,6 +42,8 @@ async def _route(ctx: Context, u: Understanding, incoming: Incoming) -> Step:
         text = replies.get(u.smalltalk or "", texts.ABOUT)
         return Step(State(), [Outgoing(text)])
     if u.intent == "human":
+        if not ctx.services.staff_desk:
+            return Step(State(), [Outgoing(texts.CALL_FOR_PERSON)])
         return await pass_to_staff(ctx, u.text)
     if u.intent == "status":
         return await status_reply(ctx, u.report_number, u.status_action)

@@ -21,7 +21,12 @@ NOTHING_TO_CANCEL = "There's nothing to cancel. What can I help you with?"
 DONT_KNOW = (
     "I'm sorry, I don't know the answer to that. Would you like me to pass your question to city staff?"
 )
+DONT_KNOW_NOTE = (
+    "I'm sorry, I don't know the answer to that. To talk to a person, call **311** any time, 24/7. "
+    "Shall I note your question, so the city can teach me the answer?"
+)
 ASK_STAFF = "Yes, ask city staff"
+NOTE_IT = "Yes, note it"
 NO_THANKS = "No, thanks"
 NONE_OF_THESE = "None of these"
 PASSED_ON = (
@@ -33,9 +38,13 @@ PASSED_ON_LATER = (
     "(they work {hours}), so a person will see it {back} and answer here, in this chat. "
     "For a quicker answer you can call **311** any time, 24/7."
 )
-NO_STAFF_HERE = (
-    "I can't pass messages to city staff from this chat. To talk to a person, call **311** "
-    "any time, 24/7. I've noted your question so the city can teach me the answer."
+CALL_FOR_PERSON = (
+    "To talk to a person, call **311** any time, 24/7: city staff can't be reached from this chat. "
+    "I can still answer questions and file reports here."
+)
+NOTED = (
+    "Thanks, I've noted your question for the city, so they can teach me the answer. Nobody will "
+    "reply to you here: to talk to a person, call **311** any time, 24/7."
 )
 NOT_PASSED = "OK. Ask me something else any time."
 DID_YOU_MEAN = "I'm not sure I understood. Did you mean one of these?"
@@ -52,6 +61,10 @@ PERSON_AFTER = (
 WAY_OUT = (
     "Sorry, I'm not understanding you. You can try saying it another way, say **help** to see what "
     "I can do, or I can pass your message to city staff."
+)
+WAY_OUT_NOTE = (
+    "Sorry, I'm not understanding you. You can try saying it another way, say **help** to see what "
+    "I can do, or call **311** to talk to a person. I can also note your message for the city."
 )
 EXPIRED = "(Our earlier conversation timed out, so I've started fresh.)"
 

@@ -113,7 +113,7 @@ async def test_keyboard_only_choice_and_screen_reader_roles(browser: Browser, se
     await expect(choice).to_be_visible(timeout=15000)
     await choice.focus()
     await page.keyboard.press("Enter")
-    await expect(bot_messages(page).last).to_contain_text("passed your question", timeout=15000)
+    await expect(bot_messages(page).last).to_contain_text("noted your question", timeout=15000)
 
 
 async def test_an_error_keeps_the_typed_text(browser: Browser, server: ServeProcess) -> None:

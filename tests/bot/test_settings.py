@@ -39,7 +39,8 @@ TOKEN = "123456:AAE" + "x" * 32
         ({"TELEGRAM_BOT_TOKEN": TOKEN, "PUBLIC_URL": "https://a.example"}, "TELEGRAM_WEBHOOK_SECRET"),
         ({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": "no spaces"}, "TELEGRAM_WEBHOOK_SECRET"),
         ({"TELEGRAM_API_BASE_URL": "api.telegram.org"}, "TELEGRAM_API_BASE_URL"),
-        ({"SLACK_BOT_TOKEN": "xoxb"}, "SLACK_SIGNING_SECRET"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1-2-abc"}, "SLACK_SIGNING_SECRET"),
+        ({"SLACK_BOT_TOKEN": "xoxb"}, "SLACK_BOT_TOKEN"),
     ],
 )
 def test_a_wrong_value_names_the_variable(values: dict[str, str], names: str) -> None:
