@@ -50,7 +50,6 @@ class SlackPlugin(AdapterPlugin):
         if self._app is None:
             socket_mode = bool(hub.settings.SLACK_APP_TOKEN)
             self._app = AsyncApp(
-                token=hub.settings.SLACK_BOT_TOKEN,
                 signing_secret=hub.settings.SLACK_SIGNING_SECRET or None,
                 client=self.client(hub),
                 # Listeners finish before Slack is answered: no work is left to a task
