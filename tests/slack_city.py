@@ -46,11 +46,14 @@ class City:
         waiting = 0
         while time.monotonic() < deadline:
             async with self.hub.db.reading() as s:
-                waiting = await s.scalar(
-                    select(func.count())
-                    .select_from(OutboxMessage)
-                    .where(OutboxMessage.status.in_(OUTBOX_WAITING_STATUSES))
-                ) or 0
+                waiting = (
+                    await s.scalar(
+                        select(func.count())
+                        .select_from(OutboxMessage)
+                        .where(OutboxMessage.status.in_(OUTBOX_WAITING_STATUSES))
+                    )
+                    or 0
+                )
             if not waiting:
                 return
             await asyncio.sleep(0.05)
@@ -86,9 +89,10 @@ class Resident:
 
     async def _http(self, method: str, path: str, **kw: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        async with aiohttp.ClientSession() as http, http.request(
-            method, f"{self.city.url}{path}", headers=headers, **kw
-        ) as r:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(method, f"{self.city.url}{path}", headers=headers, **kw) as r,
+        ):
             assert r.status in (200, 201), await r.text()
             return await r.json()
 
@@ -96,7 +100,9 @@ class Resident:
         """The bot's replies to this message (not what arrives later)."""
         if not self.token:
             self.token = (await self._http("POST", "/api/chat/session", json={}))["token"]
-        answer = await self._http("POST", "/api/chat/messages", json={"client_id": f"c{next(_ids)}", "text": text})
+        answer = await self._http(
+            "POST", "/api/chat/messages", json={"client_id": f"c{next(_ids)}", "text": text}
+        )
         await self.city.drained()
         return [m["text"] for m in answer["messages"] if m["from"] == "bot"]
 
@@ -111,9 +117,9 @@ class Resident:
         self.seen = len(messages)
         return fresh
 
-    async def file_pothole(self) -> str:
+    async def file_pothole(self, place: str = "5th and Market") -> str:
         """File a pothole report through the chat, answering what the bot asks; its number."""
-        said = await self.say("there's a huge pothole on 5th and Market, my tire blew")
+        said = await self.say(f"there's a huge pothole on {place}, my tire blew")
         for _ in range(12):
             last = said[-1].lower()
             if "report number" in last:
@@ -123,7 +129,7 @@ class Resident:
             elif "photo" in last:
                 answer = "skip"
             elif "where" in last or "address" in last:
-                answer = "5th and Market"
+                answer = place
             else:
                 answer = "1"
             said = await self.say(answer)

@@ -145,7 +145,7 @@ def handoff_message(card: HandoffCard, *, zone: ZoneInfo) -> tuple[str, list[Blo
         "closed": "Handed back to the bot.",
     }[card.status]
     blocks.append(context(state))
-    return f"A resident asks for city staff: {cut(card.question, 100)}", blocks
+    return f"A resident asks for city staff: {escape(cut(card.question, 100))}", blocks
 
 
 def resident_line(data: dict[str, Any], *, media_url: str) -> tuple[str, list[Block]]:
@@ -167,7 +167,7 @@ def resident_line(data: dict[str, Any], *, media_url: str) -> tuple[str, list[Bl
         blocks.append(context("The bot answered: " + escape(cut(" / ".join(replies), 600))))
     elif "bot_replies" in data:
         blocks.append(context("The bot stayed quiet: staff hold this conversation."))
-    return f"Resident: {cut(text, 150)}", blocks
+    return f"Resident: {escape(cut(text, 150))}", blocks
 
 
 def replied_line(data: dict[str, Any], *, at: str, faq_for: int | None) -> tuple[str, list[Block]]:
@@ -187,7 +187,7 @@ def replied_line(data: dict[str, Any], *, at: str, faq_for: int | None) -> tuple
                 "elements": [button("Save as FAQ", SAVE_FAQ, str(faq_for))],
             }
         )
-    return f"Sent to the resident by {data.get('by') or 'staff'}", blocks
+    return f"Sent to the resident by {by}", blocks
 
 
 def close_modal(number: str) -> dict[str, Any]:

@@ -80,7 +80,8 @@ class SlackDesk:
             text, line = blocks.resident_line(payload, media_url=self.media_url)
             await self._post(place, text, line, thread_ts=ts)
         elif kind == staff_events.STAFF_REPLIED:
-            place, ts = await self._root(address)
+            # A handoff's message now offers "Save as FAQ".
+            place, ts = await self._root(address, refresh=address.startswith("handoff:"))
             at = clock(utcnow(), self.zone)
             faq_for = int(payload["handoff_id"]) if address.startswith("handoff:") else None
             text, line = blocks.replied_line(payload, at=at, faq_for=faq_for)

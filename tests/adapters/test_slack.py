@@ -1,0 +1,295 @@
+"""City staff in Slack, end to end: slack-bolt and slack_sdk over HTTP against the fake
+workspace of tests/fakes, residents in the web chat, on both databases."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.models import DepartmentRow, Handoff, OutboxMessage, Report, StaffNote
+from bot.reporting import reports
+from bot.timeutil import utcnow
+from tests.slack_city import ROADS, STAFF, City, slack_city
+
+
+@pytest.fixture
+async def city(prepared_url: str, tmp_path: Path) -> AsyncIterator[City]:
+    async with slack_city(prepared_url, tmp_path) as city:
+        yield city
+
+
+async def roads_has_its_own_channel(city: City, channel: str = ROADS) -> None:
+    async with city.hub.db.transaction() as s:
+        await s.execute(
+            update(DepartmentRow).where(DepartmentRow.name == "Public Works").values(slack_channel=channel)
+        )
+
+
+async def test_a_report_reaches_staff_who_work_it_and_talk_with_the_resident(city: City) -> None:
+    await roads_has_its_own_channel(city)
+    resident = city.resident()
+    number = await resident.file_pothole()
+
+    # The report is in the department's channel, with what staff need and the buttons.
+    message = await city.report_message(ROADS, number)
+    shown = message.words()
+    for expected in (f"Report {number}", "Pothole", "5th and Market", "Public Works", "1 resident"):
+        assert expected in shown
+    assert [b["text"]["text"] for b in message.buttons()] == [
+        "Acknowledge",
+        "In progress",
+        "Close",
+        "Assign to me",
+        "Reply to resident",
+    ]
+    assert city.slack.calls_to("chat.postMessage")[0]["unfurl_links"] is False
+    assert not city.slack.messages(STAFF)  # not also in the staff channel
+
+    # "In progress": the resident is told, the message shows who did it, the thread says when.
+    await city.press(message, "In progress")
+    assert any(f"report **{number}**" in t and "in progress" in t for t in await resident.later())
+    message = city.slack.message(ROADS, message.ts)
+    assert "In progress, by Jane Doe" in message.words() and message.edits
+    assert "In progress" not in [b["text"]["text"] for b in message.buttons()]
+    assert "In progress, by Jane Doe" in city.slack.thread(ROADS, message.ts)[-1].words()
+    async with city.hub.db.reading() as s:
+        report = (await s.scalars(select(Report))).one()
+        assert report.status == "in_progress"
+
+    # A staff reply, written in the modal, reaches the resident once, signed by first name.
+    await city.press(message, "Reply to resident")
+    assert city.slack.opened_views[-1]["callback_id"] == "c311_reply_view"
+    status, _ = await city.submit({"reply": "A crew is booked for Thursday morning."})
+    assert status == 200
+    told = await resident.later()
+    assert len([t for t in told if "A crew is booked for Thursday morning." in t]) == 1
+    assert any("Message from Jane (city staff)" in t for t in told)
+    thread = city.slack.thread(ROADS, message.ts)
+    assert "Sent to the resident" in thread[-1].words() and "Thursday morning" in thread[-1].words()
+
+    # The resident's answer comes back into the report's thread.
+    await resident.say("Thank you! It's right by the bus stop.")
+    line = await city.slack.wait_for(
+        lambda: next((m for m in city.slack.thread(ROADS, message.ts) if "bus stop" in m.words()), None)
+    )
+    assert "Resident" in line.words()
+
+    # A message staff write in the thread is an internal note: kept, never sent.
+    event = city.slack.thread_message(ROADS, "U0JANE", "Internal: crew 4, bring the cold patch", message.ts)
+    status, _ = await city.slack.send_event(city.events_url, event)
+    assert status == 200
+    await city.drained()
+    async with city.hub.db.reading() as s:
+        notes = (await s.scalars(select(StaffNote))).all()
+    assert [(n.subject, n.author, n.text) for n in notes] == [
+        (f"report:{report.id}", "Jane Doe", "Internal: crew 4, bring the cold patch")
+    ]
+    assert not any("cold patch" in t for t in await resident.later())
+
+
+async def test_closing_asks_why_and_the_note_reaches_the_resident(city: City) -> None:
+    resident = city.resident()
+    number = await resident.file_pothole()
+    message = await city.report_message(STAFF, number)  # no department channel: the staff channel
+    await city.press(message, "Close")
+    modal = city.slack.opened_views[-1]
+    assert modal["callback_id"] == "c311_close_view" and json.loads(modal["private_metadata"]) == {
+        "number": number
+    }
+    await city.submit({"reason": {"option": "duplicate"}, "note": "Same as report 10000, being fixed."})
+    told = " ".join(await resident.later())
+    assert "closed" in told and "duplicate" in told and "Same as report 10000" in told
+    shown = city.slack.message(STAFF, message.ts)
+    assert "Closed (a duplicate of another report), by Jane Doe" in shown.words()
+    assert [b["text"]["text"] for b in shown.buttons()] == ["Reopen", "Assign to me", "Reply to resident"]
+
+
+async def test_a_change_made_elsewhere_updates_the_slack_message(city: City) -> None:
+    resident = city.resident()
+    number = await resident.file_pothole()
+    message = await city.report_message(STAFF, number)
+    async with city.hub.db.transaction() as s:
+        await reports.set_status(s, number, "acknowledged", now=utcnow(), actor="cli", tell_staff=True)
+    city.hub.outbox_queued.set()
+    await city.drained()
+    assert "Acknowledged, by the command line" in city.slack.message(STAFF, message.ts).words()
+    await city.press(message, "Assign to me")
+    shown = city.slack.message(STAFF, message.ts).words()
+    assert "Assigned to" in shown and "Jane Doe" in shown
+    assert not [t for t in await resident.later() if "assigned" in t.lower()]  # not a change for them
+
+
+async def test_a_person_asked_for_answers_and_the_answer_becomes_knowledge(city: City) -> None:
+    resident = city.resident()
+    question = "Does the city offer beekeeping classes?"
+    offered = await resident.say(question)
+    assert "pass your question to city staff" in offered[-1]
+    told = await resident.say("yes, ask city staff")
+    assert "passed your question to city staff" in told[-1] and "answer here" in told[-1]
+
+    handoff = await city.slack.wait_for(
+        lambda: next((m for m in city.slack.messages(STAFF) if "asks for city staff" in m.text), None)
+    )
+    assert "beekeeping classes" in handoff.words() and "Recent conversation" in handoff.words()
+    assert "webchat" not in handoff.words() or "the web chat" in handoff.words()
+
+    # Staff take over: the bot stays quiet, and what the resident says reaches the thread.
+    await city.press(handoff, "Take over")
+    assert any("Jane (city staff) has joined" in t for t in await resident.later())
+    assert await resident.say("hello? anyone there?") == []
+    await city.slack.wait_for(
+        lambda: any("anyone there" in m.words() for m in city.slack.thread(STAFF, handoff.ts))
+    )
+    answer = "Yes: Recreation and Parks runs free beekeeping classes each spring; sign up at any rec center."
+    await city.press(city.slack.message(STAFF, handoff.ts), "Reply to resident")
+    await city.submit({"reply": answer})
+    assert any(answer in t for t in await resident.later())
+
+    # Save as FAQ: a prefilled modal; the next resident who asks gets the answer.
+    await city.press(city.slack.message(STAFF, handoff.ts), "Save as FAQ")
+    modal = city.slack.opened_views[-1]
+    prefilled = {
+        b["block_id"]: b["element"].get("initial_value") for b in modal["blocks"] if b["type"] == "input"
+    }
+    assert prefilled["question"] == question and prefilled["answer"] == answer
+    status, body = await city.submit({})
+    assert status == 200 and not body.strip(), body
+    await city.slack.wait_for(
+        lambda: any("saved this answer" in m.words() for m in city.slack.thread(STAFF, handoff.ts))
+    )
+
+    await city.press(city.slack.message(STAFF, handoff.ts), "Hand back to the bot")
+    assert any("handed this conversation back" in t for t in await resident.later())
+    async with city.hub.db.reading() as s:
+        assert (await s.scalars(select(Handoff))).one().status == "closed"
+
+    neighbour = city.resident()
+    said = await neighbour.say("are there beekeeping classes run by the city?")
+    assert any("free beekeeping classes each spring" in t for t in said), said
+
+
+async def test_talk_to_a_person_opens_a_thread_at_once(city: City) -> None:
+    resident = city.resident()
+    told = await resident.say("I want to talk to a real person")
+    assert "passed your question to city staff" in told[-1]
+    handoff = await city.slack.wait_for(
+        lambda: next((m for m in city.slack.messages(STAFF) if "asks for city staff" in m.text), None)
+    )
+    assert [b["text"]["text"] for b in handoff.buttons()] == [
+        "Reply to resident",
+        "Take over",
+        "Hand back to the bot",
+    ]
+
+
+async def test_residents_text_cannot_ping_mention_or_link_in_slack(city: City) -> None:
+    resident = city.resident()
+    await resident.say("<!channel> <@U0JANE> see <https://evil.example|here> & talk to a person")
+    handoff = await city.slack.wait_for(
+        lambda: next((m for m in city.slack.messages(STAFF) if "asks for city staff" in m.text), None)
+    )
+    words = handoff.words()
+    assert "<!channel>" not in words and "<@U0JANE>" not in words and "<https://evil" not in words
+    assert "&lt;!channel&gt;" in words and "&amp;" in words
+    posted = city.slack.calls_to("chat.postMessage")[-1]
+    assert posted["unfurl_links"] is False and posted["unfurl_media"] is False
+    texts = [b["text"] for b in posted["blocks"] if b.get("type") == "section" and "text" in b]
+    assert all(t.get("verbatim") is True for t in texts)  # no automatic links or #channel names
+
+
+async def test_forged_stale_and_unsigned_requests_are_refused(city: City) -> None:
+    event = {
+        "type": "message",
+        "channel": STAFF,
+        "user": "U0JANE",
+        "text": "x",
+        "ts": "1.1",
+        "thread_ts": "1.0",
+    }
+    status, _ = await city.slack.send_event(city.events_url, event, secret="not-the-secret-at-all")
+    assert status == 401
+    status, _ = await city.slack.send_event(city.events_url, event, timestamp=int(time.time()) - 6 * 60)
+    assert status == 401
+    status, body = await city.slack.url_verification(city.events_url)
+    assert status == 200 and "ch4llenge-311" in body
+    status, _ = await city.slack.url_verification(city.events_url, secret="forged-secret-value")
+    assert status == 401
+
+
+async def test_a_retried_event_is_applied_once(city: City) -> None:
+    number = await city.resident().file_pothole()
+    message = await city.report_message(STAFF, number)
+    event = city.slack.thread_message(STAFF, "U0JANE", "Checked on site", message.ts)
+    for retry in (None, 1, 2):
+        status, _ = await city.slack.send_event(city.events_url, event, event_id="Ev0RETRY", retry_num=retry)
+        assert status == 200
+    async with city.hub.db.reading() as s:
+        assert [n.text for n in (await s.scalars(select(StaffNote))).all()] == ["Checked on site"]
+
+
+async def test_only_staff_on_the_allow_list_can_act(prepared_url: str, tmp_path: Path) -> None:
+    async with slack_city(prepared_url, tmp_path, SLACK_ALLOWED_USERS="U0JANE") as city:
+        city.slack.add_user("U0BOB", "bob", "Bob Roe")
+        city.slack.add_user("U0EVE", "eve", "Eve Outsider", team_id="T0OTHER")
+        number = await city.resident().file_pothole()
+        message = await city.report_message(STAFF, number)
+        for user in ("U0BOB", "U0EVE"):
+            status, _ = await city.slack.press(city.events_url, message, "In progress", user=user)
+            assert status == 200
+        await city.drained()
+        async with city.hub.db.reading() as s:
+            assert (await s.scalars(select(Report))).one().status == "open"
+        assert any("Only the city's staff" in r.get("text", "") for r in city.slack.responses)
+        status, body = await city.slack.command(city.events_url, number, user="U0BOB")
+        assert status == 200 and "Only the city's staff" in body
+        status, body = await city.slack.command(city.events_url, number)
+        assert status == 200 and f"Report {number}" in body and "open" in body
+
+
+async def test_a_429_waits_slacks_time_and_nothing_is_lost(city: City) -> None:
+    city.slack.fail_next("chat.postMessage", status=429, retry_after=1)
+    number = await city.resident().file_pothole()
+    message = await city.report_message(STAFF, number)
+    assert message is not None
+    posts = [t for name, _, t in city.slack.calls if name == "chat.postMessage"]
+    assert len(posts) >= 2 and posts[1] - posts[0] >= 0.9  # Retry-After: 1 was waited
+    async with city.hub.db.reading() as s:
+        rows = (await s.scalars(select(OutboxMessage).where(OutboxMessage.channel == "staff"))).all()
+    assert all(r.status == "sent" for r in rows) and rows[0].attempts == 2
+
+
+async def test_a_channel_slack_refuses_falls_back_to_the_staff_channel(
+    city: City, caplog: pytest.LogCaptureFixture
+) -> None:
+    await roads_has_its_own_channel(city, "C0GONE")  # no such channel
+    city.slack.add_channel("C0NOTIN", "not-invited", bot_member=False)
+    with caplog.at_level(logging.WARNING, logger="adapters.slack"):
+        number = await city.resident().file_pothole()
+        assert await city.report_message(STAFF, number)
+    assert any(
+        "channel_not_found" in r.getMessage() and "SLACK_STAFF_CHANNEL" in r.getMessage()
+        for r in caplog.records
+    )
+    await roads_has_its_own_channel(city, "C0NOTIN")
+    second = city.resident()
+    second_number = await second.file_pothole("Mission and 24th")
+    assert await city.report_message(STAFF, second_number)
+    assert any("not_in_channel" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_refused_token_keeps_the_messages_for_later(
+    city: City, caplog: pytest.LogCaptureFixture
+) -> None:
+    city.slack.fail_next("chat.postMessage", error="invalid_auth", times=1)
+    with caplog.at_level(logging.ERROR, logger="adapters.slack"):
+        number = await city.resident().file_pothole()
+        assert await city.report_message(STAFF, number)  # tried again, and posted
+    assert any(
+        "invalid_auth" in r.getMessage() and "SLACK_BOT_TOKEN" in r.getMessage() for r in caplog.records
+    )
