@@ -21,13 +21,74 @@ from bot.hub import Hub
 from bot.models import OUTBOX_WAITING_STATUSES, OutboxMessage
 from bot.settings import Settings, load_settings
 from bot.web.server import create_app
-from tests.fakes.slack_workspace import FakeSlack, Message, slack_workspace
+from tests.fakes.slack_api import FakeSlack, Reply
 from tests.hubs import prepared_hub
 from tests.servers import free_port
 
 STAFF = "C0STAFF"
+SLACK_BOT_TOKEN = "xoxb-1-fake-bot-token"
+SLACK_SIGNING_SECRET = "fake-signing-secret-0123456789"
+# Slack's own limits are 3 s for an answer and for a modal's trigger; the shared test
+# machines can be slower than that, so the fake waits longer (the code does not rely on it).
+SLOW_MACHINE_S = 10.0
 ROADS = "C0ROADS"  # Public Works' own channel in these tests
 _ids = itertools.count()
+
+
+@dataclass
+class Posted:
+    """A message in the fake workspace, read afresh at each look."""
+
+    slack: FakeSlack
+    channel: str
+    ts: str
+
+    @property
+    def data(self) -> dict[str, Any]:
+        found = self.slack.message(self.channel, self.ts)
+        assert found is not None, f"message {self.ts} is gone from {self.channel}"
+        return found
+
+    @property
+    def text(self) -> str:
+        return str(self.data.get("text") or "")
+
+    @property
+    def edits(self) -> list[dict[str, Any]]:
+        return list(self.data.get("edits") or [])
+
+    def buttons(self) -> list[dict[str, Any]]:
+        return [
+            dict(e, block_id=b.get("block_id"))
+            for b in self.data.get("blocks") or []
+            if b.get("type") == "actions"
+            for e in b.get("elements", [])
+        ]
+
+    def button(self, label: str) -> dict[str, Any]:
+        for found in self.buttons():
+            if found["text"]["text"] == label:
+                return found
+        raise AssertionError(
+            f"no button {label!r} on {self.text!r}: {[b['text']['text'] for b in self.buttons()]}"
+        )
+
+    def words(self) -> str:
+        """All the text staff see in it, its blocks' included."""
+        found: list[str] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                if isinstance(node.get("text"), str):
+                    found.append(node["text"])
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item)
+
+        walk({"text": self.data.get("text"), "blocks": self.data.get("blocks")})
+        return "\n".join(found)
 
 
 @dataclass
@@ -59,21 +120,58 @@ class City:
             await asyncio.sleep(0.05)
         raise AssertionError(f"the outbox still has {waiting} messages waiting after {within_s} s")
 
-    async def report_message(self, channel: str, number: str) -> Message:
-        """The report's message in a channel, once the desk posted it."""
-        return await self.slack.wait_for(  # type: ignore[no-any-return]
-            lambda: next((m for m in self.slack.messages(channel) if number in m.text), None)
+    def messages(self, channel: str) -> list[Posted]:
+        """The channel's messages, not their thread replies."""
+        return [
+            Posted(self.slack, channel, m["ts"])
+            for m in self.slack.messages(channel)
+            if m.get("thread_ts") in (None, m["ts"])
+        ]
+
+    def message(self, channel: str, ts: str) -> Posted:
+        return Posted(self.slack, channel, ts)
+
+    def thread(self, channel: str, ts: str) -> list[Posted]:
+        """The replies in a message's thread, oldest first."""
+        return [Posted(self.slack, channel, m["ts"]) for m in self.slack.thread(channel, ts) if m["ts"] != ts]
+
+    async def find(self, channel: str, words: str) -> Posted:
+        """The first message of the channel with these words, once it is there."""
+        return await self.slack.wait_for(
+            lambda: next((m for m in self.messages(channel) if words in m.text), None), timeout=30
         )
 
-    async def press(self, message: Message, label: str, *, user: str = "U0JANE") -> None:
-        status, body = await self.slack.press(self.events_url, message, label, user=user)
-        assert status == 200, f"{label}: {status} {body}"
+    async def in_thread(self, channel: str, ts: str, words: str) -> Posted:
+        return await self.slack.wait_for(
+            lambda: next((m for m in self.thread(channel, ts) if words in m.words()), None), timeout=30
+        )
+
+    async def report_message(self, channel: str, number: str) -> Posted:
+        """The report's message in a channel, once the desk posted it."""
+        return await self.find(channel, f"report {number}")
+
+    async def press_as(self, message: Posted, label: str, user: str) -> Reply:
+        found = message.button(label)
+        return await self.slack.press_button(
+            self.events_url,
+            channel=message.channel,
+            message_ts=message.ts,
+            action_id=found["action_id"],
+            value=found.get("value"),
+            block_id=found.get("block_id"),
+            user=user,
+        )
+
+    async def press(self, message: Posted, label: str, *, user: str = "U0JANE") -> None:
+        reply = await self.press_as(message, label, user)
+        assert reply.status == 200, f"{label}: {reply.status} {reply.body}"
         await self.drained()
 
-    async def submit(self, values: dict[str, Any], *, user: str = "U0JANE") -> tuple[int, str]:
-        answer = await self.slack.submit(self.events_url, values, user=user)
+    async def submit(self, inputs: dict[str, Any], *, user: str = "U0JANE") -> Reply:
+        """Submit the modal the app opened last, `inputs` by block id (text, or an option's value)."""
+        reply = await self.slack.submit_last_view(self.events_url, user=user, inputs=inputs)
         await self.drained()
-        return answer
+        return reply
 
     def resident(self) -> Resident:
         return Resident(self)
@@ -157,7 +255,15 @@ def slack_settings(database_url: str, folder: Path, slack: FakeSlack, port: int,
 
 @asynccontextmanager
 async def slack_city(database_url: str, folder: Path, **extra: Any) -> AsyncIterator[City]:
-    async with slack_workspace() as slack:
+    slack = FakeSlack(
+        SLACK_BOT_TOKEN,
+        SLACK_SIGNING_SECRET,
+        "xapp-1-fake-app-token",
+        trigger_ttl=SLOW_MACHINE_S,
+        ack_timeout=SLOW_MACHINE_S,
+    )
+    async with slack:
+        slack.add_user("U0JANE", "jane", "Jane Doe")
         slack.add_channel(STAFF, "311-staff")
         slack.add_channel(ROADS, "public-works")
         port = free_port()

@@ -288,8 +288,8 @@ def faq_modal(handoff_id: int, question: str, answer: str, similar: list[tuple[s
                     "type": "plain_text_input",
                     "action_id": "value",
                     "multiline": True,
-                    "initial_value": cut(answer, 4000),
-                    "max_length": 4000,
+                    "initial_value": cut(answer, 3000),
+                    "max_length": 3000,  # Slack's most for a text input
                 },
             },
             {

@@ -48,16 +48,16 @@ async def test_a_report_reaches_staff_who_work_it_and_talk_with_the_resident(cit
         "Assign to me",
         "Reply to resident",
     ]
-    assert city.slack.calls_to("chat.postMessage")[0]["unfurl_links"] is False
-    assert not city.slack.messages(STAFF)  # not also in the staff channel
+    assert city.slack.calls_to("chat.postMessage")[0].params["unfurl_links"] is False
+    assert not city.messages(STAFF)  # not also in the staff channel
 
     # "In progress": the resident is told, the message shows who did it, the thread says when.
     await city.press(message, "In progress")
     assert any(f"report **{number}**" in t and "in progress" in t for t in await resident.later())
-    message = city.slack.message(ROADS, message.ts)
+    message = city.message(ROADS, message.ts)
     assert "In progress, by Jane Doe" in message.words() and message.edits
     assert "In progress" not in [b["text"]["text"] for b in message.buttons()]
-    assert "In progress, by Jane Doe" in city.slack.thread(ROADS, message.ts)[-1].words()
+    assert "In progress, by Jane Doe" in city.thread(ROADS, message.ts)[-1].words()
     async with city.hub.db.reading() as s:
         report = (await s.scalars(select(Report))).one()
         assert report.status == "in_progress"
@@ -65,25 +65,22 @@ async def test_a_report_reaches_staff_who_work_it_and_talk_with_the_resident(cit
     # A staff reply, written in the modal, reaches the resident once, signed by first name.
     await city.press(message, "Reply to resident")
     assert city.slack.opened_views[-1]["callback_id"] == "c311_reply_view"
-    status, _ = await city.submit({"reply": "A crew is booked for Thursday morning."})
-    assert status == 200
+    reply = await city.submit({"reply": "A crew is booked for Thursday morning."})
+    assert reply.status == 200
     told = await resident.later()
     assert len([t for t in told if "A crew is booked for Thursday morning." in t]) == 1
     assert any("Message from Jane (city staff)" in t for t in told)
-    thread = city.slack.thread(ROADS, message.ts)
+    thread = city.thread(ROADS, message.ts)
     assert "Sent to the resident" in thread[-1].words() and "Thursday morning" in thread[-1].words()
 
     # The resident's answer comes back into the report's thread.
     await resident.say("Thank you! It's right by the bus stop.")
-    line = await city.slack.wait_for(
-        lambda: next((m for m in city.slack.thread(ROADS, message.ts) if "bus stop" in m.words()), None)
-    )
+    line = await city.in_thread(ROADS, message.ts, "bus stop")
     assert "Resident" in line.words()
 
     # A message staff write in the thread is an internal note: kept, never sent.
-    event = city.slack.thread_message(ROADS, "U0JANE", "Internal: crew 4, bring the cold patch", message.ts)
-    status, _ = await city.slack.send_event(city.events_url, event)
-    assert status == 200
+    event = city.slack.message_event(ROADS, "U0JANE", "Internal: crew 4, bring the cold patch", message.ts)
+    assert (await city.slack.send_event(city.events_url, event)).status == 200
     await city.drained()
     async with city.hub.db.reading() as s:
         notes = (await s.scalars(select(StaffNote))).all()
@@ -102,10 +99,10 @@ async def test_closing_asks_why_and_the_note_reaches_the_resident(city: City) ->
     assert modal["callback_id"] == "c311_close_view" and json.loads(modal["private_metadata"]) == {
         "number": number
     }
-    await city.submit({"reason": {"option": "duplicate"}, "note": "Same as report 10000, being fixed."})
+    await city.submit({"reason": "duplicate", "note": "Same as report 10000, being fixed."})
     told = " ".join(await resident.later())
     assert "closed" in told and "duplicate" in told and "Same as report 10000" in told
-    shown = city.slack.message(STAFF, message.ts)
+    shown = city.message(STAFF, message.ts)
     assert "Closed (a duplicate of another report), by Jane Doe" in shown.words()
     assert [b["text"]["text"] for b in shown.buttons()] == ["Reopen", "Assign to me", "Reply to resident"]
 
@@ -118,9 +115,9 @@ async def test_a_change_made_elsewhere_updates_the_slack_message(city: City) -> 
         await reports.set_status(s, number, "acknowledged", now=utcnow(), actor="cli", tell_staff=True)
     city.hub.outbox_queued.set()
     await city.drained()
-    assert "Acknowledged, by the command line" in city.slack.message(STAFF, message.ts).words()
+    assert "Acknowledged, by the command line" in city.message(STAFF, message.ts).words()
     await city.press(message, "Assign to me")
-    shown = city.slack.message(STAFF, message.ts).words()
+    shown = city.message(STAFF, message.ts).words()
     assert "Assigned to" in shown and "Jane Doe" in shown
     assert not [t for t in await resident.later() if "assigned" in t.lower()]  # not a change for them
 
@@ -133,9 +130,7 @@ async def test_a_person_asked_for_answers_and_the_answer_becomes_knowledge(city:
     told = await resident.say("yes, ask city staff")
     assert "passed your question to city staff" in told[-1] and "answer here" in told[-1]
 
-    handoff = await city.slack.wait_for(
-        lambda: next((m for m in city.slack.messages(STAFF) if "asks for city staff" in m.text), None)
-    )
+    handoff = await city.find(STAFF, "asks for city staff")
     assert "beekeeping classes" in handoff.words() and "Recent conversation" in handoff.words()
     assert "webchat" not in handoff.words() or "the web chat" in handoff.words()
 
@@ -143,28 +138,24 @@ async def test_a_person_asked_for_answers_and_the_answer_becomes_knowledge(city:
     await city.press(handoff, "Take over")
     assert any("Jane (city staff) has joined" in t for t in await resident.later())
     assert await resident.say("hello? anyone there?") == []
-    await city.slack.wait_for(
-        lambda: any("anyone there" in m.words() for m in city.slack.thread(STAFF, handoff.ts))
-    )
+    await city.in_thread(STAFF, handoff.ts, "anyone there")
     answer = "Yes: Recreation and Parks runs free beekeeping classes each spring; sign up at any rec center."
-    await city.press(city.slack.message(STAFF, handoff.ts), "Reply to resident")
+    await city.press(city.message(STAFF, handoff.ts), "Reply to resident")
     await city.submit({"reply": answer})
     assert any(answer in t for t in await resident.later())
 
     # Save as FAQ: a prefilled modal; the next resident who asks gets the answer.
-    await city.press(city.slack.message(STAFF, handoff.ts), "Save as FAQ")
+    await city.press(city.message(STAFF, handoff.ts), "Save as FAQ")
     modal = city.slack.opened_views[-1]
     prefilled = {
         b["block_id"]: b["element"].get("initial_value") for b in modal["blocks"] if b["type"] == "input"
     }
     assert prefilled["question"] == question and prefilled["answer"] == answer
-    status, body = await city.submit({})
-    assert status == 200 and not body.strip(), body
-    await city.slack.wait_for(
-        lambda: any("saved this answer" in m.words() for m in city.slack.thread(STAFF, handoff.ts))
-    )
+    reply = await city.submit({})
+    assert reply.status == 200 and not reply.body.strip(), reply.body
+    await city.in_thread(STAFF, handoff.ts, "saved this answer")
 
-    await city.press(city.slack.message(STAFF, handoff.ts), "Hand back to the bot")
+    await city.press(city.message(STAFF, handoff.ts), "Hand back to the bot")
     assert any("handed this conversation back" in t for t in await resident.later())
     async with city.hub.db.reading() as s:
         assert (await s.scalars(select(Handoff))).one().status == "closed"
@@ -178,9 +169,7 @@ async def test_talk_to_a_person_opens_a_thread_at_once(city: City) -> None:
     resident = city.resident()
     told = await resident.say("I want to talk to a real person")
     assert "passed your question to city staff" in told[-1]
-    handoff = await city.slack.wait_for(
-        lambda: next((m for m in city.slack.messages(STAFF) if "asks for city staff" in m.text), None)
-    )
+    handoff = await city.find(STAFF, "asks for city staff")
     assert [b["text"]["text"] for b in handoff.buttons()] == [
         "Reply to resident",
         "Take over",
@@ -191,44 +180,38 @@ async def test_talk_to_a_person_opens_a_thread_at_once(city: City) -> None:
 async def test_residents_text_cannot_ping_mention_or_link_in_slack(city: City) -> None:
     resident = city.resident()
     await resident.say("<!channel> <@U0JANE> see <https://evil.example|here> & talk to a person")
-    handoff = await city.slack.wait_for(
-        lambda: next((m for m in city.slack.messages(STAFF) if "asks for city staff" in m.text), None)
-    )
+    handoff = await city.find(STAFF, "asks for city staff")
     words = handoff.words()
     assert "<!channel>" not in words and "<@U0JANE>" not in words and "<https://evil" not in words
     assert "&lt;!channel&gt;" in words and "&amp;" in words
-    posted = city.slack.calls_to("chat.postMessage")[-1]
+    posted = city.slack.calls_to("chat.postMessage")[-1].params
     assert posted["unfurl_links"] is False and posted["unfurl_media"] is False
     texts = [b["text"] for b in posted["blocks"] if b.get("type") == "section" and "text" in b]
     assert all(t.get("verbatim") is True for t in texts)  # no automatic links or #channel names
 
 
 async def test_forged_stale_and_unsigned_requests_are_refused(city: City) -> None:
-    event = {
-        "type": "message",
-        "channel": STAFF,
-        "user": "U0JANE",
-        "text": "x",
-        "ts": "1.1",
-        "thread_ts": "1.0",
-    }
-    status, _ = await city.slack.send_event(city.events_url, event, secret="not-the-secret-at-all")
-    assert status == 401
-    status, _ = await city.slack.send_event(city.events_url, event, timestamp=int(time.time()) - 6 * 60)
-    assert status == 401
-    status, body = await city.slack.url_verification(city.events_url)
-    assert status == 200 and "ch4llenge-311" in body
-    status, _ = await city.slack.url_verification(city.events_url, secret="forged-secret-value")
-    assert status == 401
+    event = city.slack.message_event(STAFF, "U0JANE", "x", thread_ts="1700000000.000001")
+    assert (await city.slack.send_event(city.events_url, event, secret="not-the-secret-at-all")).status == 401
+    stale = await city.slack.send_event(city.events_url, event, timestamp=time.time() - 6 * 60)
+    assert stale.status == 401
+    verified = await city.slack.url_verification(city.events_url)
+    assert verified.status == 200 and verified.sent["challenge"] in verified.body
+    unsigned = await city.slack.post_signed(
+        city.events_url, "{}", "application/json", {}, headers={"X-Slack-Signature": ""}
+    )
+    assert unsigned.status == 401
+    async with city.hub.db.reading() as s:
+        assert not (await s.scalars(select(StaffNote))).all()
 
 
 async def test_a_retried_event_is_applied_once(city: City) -> None:
     number = await city.resident().file_pothole()
     message = await city.report_message(STAFF, number)
-    event = city.slack.thread_message(STAFF, "U0JANE", "Checked on site", message.ts)
+    event = city.slack.message_event(STAFF, "U0JANE", "Checked on site", message.ts)
     for retry in (None, 1, 2):
-        status, _ = await city.slack.send_event(city.events_url, event, event_id="Ev0RETRY", retry_num=retry)
-        assert status == 200
+        sent = await city.slack.send_event(city.events_url, event, event_id="Ev0RETRY", retry_num=retry)
+        assert sent.status == 200
     async with city.hub.db.reading() as s:
         assert [n.text for n in (await s.scalars(select(StaffNote))).all()] == ["Checked on site"]
 
@@ -240,16 +223,19 @@ async def test_only_staff_on_the_allow_list_can_act(prepared_url: str, tmp_path:
         number = await city.resident().file_pothole()
         message = await city.report_message(STAFF, number)
         for user in ("U0BOB", "U0EVE"):
-            status, _ = await city.slack.press(city.events_url, message, "In progress", user=user)
-            assert status == 200
+            assert (await city.press_as(message, "In progress", user)).status == 200
         await city.drained()
         async with city.hub.db.reading() as s:
             assert (await s.scalars(select(Report))).one().status == "open"
-        assert any("Only the city's staff" in r.get("text", "") for r in city.slack.responses)
-        status, body = await city.slack.command(city.events_url, number, user="U0BOB")
-        assert status == 200 and "Only the city's staff" in body
-        status, body = await city.slack.command(city.events_url, number)
-        assert status == 200 and f"Report {number}" in body and "open" in body
+        assert any("Only the city's staff" in str(r.body.get("text")) for r in city.slack.responses)
+        refused = await city.slack.slash_command(
+            city.events_url, command="/civic311", text=number, user="U0BOB", channel=STAFF
+        )
+        assert refused.status == 200 and "Only the city's staff" in refused.body
+        shown = await city.slack.slash_command(
+            city.events_url, command="/civic311", text=number, user="U0JANE", channel=STAFF
+        )
+        assert shown.status == 200 and f"Report {number}" in shown.body and "open" in shown.body
 
 
 async def test_a_429_waits_slacks_time_and_nothing_is_lost(city: City) -> None:
