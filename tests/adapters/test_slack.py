@@ -279,3 +279,30 @@ async def test_a_refused_token_keeps_the_messages_for_later(
     assert any(
         "invalid_auth" in r.getMessage() and "SLACK_BOT_TOKEN" in r.getMessage() for r in caplog.records
     )
+
+
+async def test_socket_mode_needs_no_public_url(prepared_url: str, tmp_path: Path) -> None:
+    """SLACK_APP_TOKEN: Slack's requests come over the socket serve opens; no route is served."""
+    async with slack_city(prepared_url, tmp_path, SLACK_APP_TOKEN="xapp-1-fake-app-token") as city:
+        await city.slack.socket_connected()
+        resident = city.resident()
+        number = await resident.file_pothole()
+        message = await city.report_message(STAFF, number)
+        pressed = message.button("In progress")
+        ack = await city.slack.socket_press_button(
+            channel=STAFF,
+            message_ts=message.ts,
+            action_id=pressed["action_id"],
+            value=pressed["value"],
+            block_id=pressed["block_id"],
+            user="U0JANE",
+        )
+        assert ack.acked
+        await city.drained()
+        assert any("in progress" in t for t in await resident.later())
+        shown = await city.slack.socket_slash_command(
+            command="/civic311", text=number, user="U0JANE", channel=STAFF
+        )
+        assert shown.acked and f"Report {number}" in json.dumps(shown.payload)
+        posted = await city.slack.send_event(city.events_url, city.slack.message_event(STAFF, "U0JANE", "x"))
+        assert posted.status == 404  # no HTTP endpoint in Socket Mode

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,9 +14,8 @@ ZONE = "America/Los_Angeles"
 
 
 def at(text: str) -> datetime:
-    """A moment given in the city's local time (Los Angeles, UTC-8 in December)."""
-    local = datetime.fromisoformat(text)
-    return local.replace(tzinfo=UTC) + (datetime(2026, 12, 1, 8) - datetime(2026, 12, 1, 0))
+    """A moment given in the city's local time, as the server's clock (UTC) reads it."""
+    return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(ZONE)).astimezone(UTC)
 
 
 def test_weekday_hours_are_open_inside_and_closed_outside() -> None:
