@@ -5,6 +5,7 @@ fake sending signed requests to our `POST /slack/events`, and residents in the w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import AsyncIterator
@@ -255,6 +256,16 @@ def slack_settings(database_url: str, folder: Path, slack: FakeSlack, port: int,
 
 @asynccontextmanager
 async def slack_city(database_url: str, folder: Path, **extra: Any) -> AsyncIterator[City]:
+    async with slack_cities(database_url, folder, 1, **extra) as cities:
+        yield cities[0]
+
+
+@asynccontextmanager
+async def slack_cities(
+    database_url: str, folder: Path, count: int, **extra: Any
+) -> AsyncIterator[list[City]]:
+    """`count` serve applications (each its own hub, pool and outbox worker, as separate
+    processes have) on one database and one Slack workspace."""
     slack = FakeSlack(
         SLACK_BOT_TOKEN,
         SLACK_SIGNING_SECRET,
@@ -262,18 +273,19 @@ async def slack_city(database_url: str, folder: Path, **extra: Any) -> AsyncIter
         trigger_ttl=SLOW_MACHINE_S,
         ack_timeout=SLOW_MACHINE_S,
     )
-    async with slack:
+    async with slack, contextlib.AsyncExitStack() as stack:
         slack.add_user("U0JANE", "jane", "Jane Doe")
         slack.add_channel(STAFF, "311-staff")
         slack.add_channel(ROADS, "public-works")
-        port = free_port()
-        settings = slack_settings(database_url, folder, slack, port, **extra)
-        async with prepared_hub(settings) as hub:
+        cities = []
+        for n in range(count):
+            port = free_port()
+            settings = slack_settings(database_url, folder / f"p{n}", slack, port, **extra)
+            hub = await stack.enter_async_context(prepared_hub(settings))
             await hub.start()
             runner = web.AppRunner(create_app(hub, sweep_media=False))
             await runner.setup()
+            stack.push_async_callback(runner.cleanup)
             await web.TCPSite(runner, "127.0.0.1", port).start()
-            try:
-                yield City(slack, hub, f"http://127.0.0.1:{port}")
-            finally:
-                await runner.cleanup()
+            cities.append(City(slack, hub, f"http://127.0.0.1:{port}"))
+        yield cities

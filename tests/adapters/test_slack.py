@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from bot.models import DepartmentRow, Handoff, OutboxMessage, Report, StaffNote
 from bot.reporting import reports
 from bot.timeutil import utcnow
-from tests.slack_city import ROADS, STAFF, City, slack_city
+from tests.slack_city import ROADS, STAFF, City, slack_cities, slack_city
 
 
 @pytest.fixture
@@ -306,3 +306,30 @@ async def test_socket_mode_needs_no_public_url(prepared_url: str, tmp_path: Path
         assert shown.acked and f"Report {number}" in json.dumps(shown.payload)
         posted = await city.slack.send_event(city.events_url, city.slack.message_event(STAFF, "U0JANE", "x"))
         assert posted.status == 404  # no HTTP endpoint in Socket Mode
+
+
+async def test_two_servers_on_one_database_post_each_report_once(prepared_url: str, tmp_path: Path) -> None:
+    """Two `serve`s (each with its own outbox worker) share the staff events: every report
+    is posted once, its changes land in its own thread in order, whichever server a button
+    press reaches."""
+    if "postgresql" not in prepared_url:
+        pytest.skip("several processes on one database is PostgreSQL's job (SQLite is one process)")
+    async with slack_cities(prepared_url, tmp_path, 2) as (first, second):
+        places = ["5th and Market", "Mission and 24th", "Valencia and 16th", "Geary and Masonic"]
+        numbers = []
+        for n, place in enumerate(places):
+            city = (first, second)[n % 2]
+            numbers.append(await city.resident().file_pothole(place))
+        for n, number in enumerate(numbers):
+            message = await first.report_message(STAFF, number)
+            await (second, first)[n % 2].press(message, "Acknowledge")
+            await (first, second)[n % 2].press(first.message(STAFF, message.ts), "In progress")
+        await first.drained()
+        await second.drained()
+        roots = first.messages(STAFF)
+        posted = [w.rstrip(":") for m in roots for w in m.text.split() if w.rstrip(":") in numbers]
+        assert sorted(posted) == sorted(numbers)
+        assert len(roots) == len(numbers)  # each posted once
+        for message in roots:
+            lines = [m.words() for m in first.thread(STAFF, message.ts)]
+            assert ["Acknowledged" in lines[0], "In progress" in lines[1], len(lines)] == [True, True, 2]
