@@ -151,7 +151,7 @@ def handoff_message(card: HandoffCard, *, zone: ZoneInfo) -> tuple[str, list[Blo
 def resident_line(data: dict[str, Any], *, media_url: str) -> tuple[str, list[Block]]:
     """What the resident said, in the subject's thread."""
     text = str(data.get("text") or "")
-    heading = "*Resident asks again:*" if data.get("asked") else "*Resident:*"
+    heading = "*Resident:*"
     parts = [f"{heading}\n{quoted(text)}" if text else heading]
     photos = [link(f"{media_url}/{key}", f"photo {n}") for n, key in enumerate(data.get("photos") or (), 1)]
     if photos:

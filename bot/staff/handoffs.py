@@ -72,21 +72,13 @@ async def open_handoff(
     lasts: timedelta,
     report_id: int | None = None,
 ) -> Handoff:
-    """Pass the conversation to staff. A second question while one is still open is added
-    to the same thread rather than opening another."""
+    """Pass the conversation to staff. While one is still open, the question goes to the
+    same thread rather than a new one: the engine shows staff every message of a conversation
+    they have (`mirror`), this one too, so here it only stays open longer."""
     live = await current(session, conversation_id, now)
     if live is not None:
         live.expires_at = now + lasts if live.status == "open" else live.expires_at
         live.updated_at = now
-        events.tell_staff(
-            session,
-            subject_of(live),
-            events.RESIDENT_SAID,
-            now,
-            handoff_id=live.id,
-            text=question,
-            asked=True,
-        )
         return live
     handoff = Handoff(
         conversation_id=conversation_id,

@@ -77,6 +77,11 @@ async def test_a_report_reaches_staff_who_work_it_and_talk_with_the_resident(cit
     await resident.say("Thank you! It's right by the bus stop.")
     line = await city.in_thread(ROADS, message.ts, "bus stop")
     assert "Resident" in line.words()
+    # Asking for a person now goes to the staff already talking with them, in this thread, once.
+    assert "passed your question" in (await resident.say("can I talk to a person about it"))[-1]
+    await city.in_thread(ROADS, message.ts, "talk to a person about it")
+    assert len([m for m in city.thread(ROADS, message.ts) if "talk to a person about it" in m.words()]) == 1
+    assert not [m for m in city.messages(STAFF) if "asks for city staff" in m.text]
 
     # A message staff write in the thread is an internal note: kept, never sent.
     event = city.slack.message_event(ROADS, "U0JANE", "Internal: crew 4, bring the cold patch", message.ts)
