@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.slack import blocks
 from adapters.slack.client import NAME, UNREACHABLE, StaffNames
@@ -34,6 +35,8 @@ from bot.api import (
 )
 
 log = logging.getLogger(__name__)
+
+Work = Callable[[AsyncSession], Awaitable[None]]
 
 NOT_STAFF = "Only the city's staff can act on reports here. Ask an admin of civic311 to add you."
 
@@ -100,20 +103,18 @@ class Listeners:
         await ack()
         number, _, status = str(action.get("value") or "").partition(":")
         staff = await self.member(body)
-        try:
-            async with self.hub.db.transaction() as session:
-                report = await reports.find(session, number, lock=True)
-                if report is None:
-                    raise reports.ReportError(f"There is no report {number}.")
-                if report.status == status:
-                    raise reports.ReportError(f"Report {number} is already {reports.STATUS_WORDS[status]}.")
-                await reports.set_status(
-                    session, number, status, now=utcnow(), actor=_actor(staff), tell_staff=True
-                )
-        except reports.ReportError as exc:
-            await _tell(respond, str(exc))
-            return
-        self.hub.outbox_queued.set()
+
+        async def work(session: AsyncSession) -> None:
+            report = await reports.find(session, number, lock=True)
+            if report is None:
+                raise reports.ReportError(f"There is no report {number}.")
+            if report.status == status:  # a second press, or another's press first
+                raise reports.ReportError(f"Report {number} is already {reports.STATUS_WORDS[status]}.")
+            await reports.set_status(
+                session, number, status, now=utcnow(), actor=_actor(staff), tell_staff=True
+            )
+
+        await self._apply(work, respond)
 
     async def on_close(
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
@@ -123,40 +124,35 @@ class Listeners:
 
     async def on_close_submitted(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         number = str(_metadata(view).get("number") or "")
-        values = view.get("state", {}).get("values", {})
-        reason = ((values.get("reason", {}).get("value", {}) or {}).get("selected_option") or {}).get("value")
-        note = (values.get("note", {}).get("value", {}) or {}).get("value") or None
+        reason = _chosen(view, "reason")
+        note = _typed(view, "note").strip() or None
         staff = await self.member(body)
-        try:
-            async with self.hub.db.transaction() as session:
-                await reports.set_status(
-                    session,
-                    number,
-                    "closed",
-                    now=utcnow(),
-                    note=note.strip() if note and note.strip() else None,
-                    reason=reason or "fixed",
-                    actor=_actor(staff),
-                    tell_staff=True,
-                )
-        except reports.ReportError as exc:
-            await ack(response_action="errors", errors={"reason": str(exc)})
-            return
-        await ack()
-        self.hub.outbox_queued.set()
+
+        async def work(session: AsyncSession) -> None:
+            await reports.set_status(
+                session,
+                number,
+                "closed",
+                now=utcnow(),
+                note=note,
+                reason=reason or "fixed",
+                actor=_actor(staff),
+                tell_staff=True,
+            )
+
+        await self._submitted(work, ack, "reason")
 
     async def on_assign(
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
     ) -> None:
         await ack()
         staff = await self.member(body)
-        try:
-            async with self.hub.db.transaction() as session:
-                await reports.assign(session, str(action.get("value") or ""), staff.name, now=utcnow())
-        except reports.ReportError as exc:
-            await _tell(respond, str(exc))
-            return
-        self.hub.outbox_queued.set()
+        number = str(action.get("value") or "")
+
+        async def work(session: AsyncSession) -> None:
+            await reports.assign(session, number, staff.name, now=utcnow())
+
+        await self._apply(work, respond)
 
     # -- talking with residents ------------------------------------------------------
 
@@ -171,57 +167,68 @@ class Listeners:
 
     async def on_reply_submitted(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         subject = str(_metadata(view).get("subject") or "")
-        values = view.get("state", {}).get("values", {})
-        text = str((values.get("reply", {}).get("value", {}) or {}).get("value") or "")
+        text = _typed(view, "reply")
         staff = await self.member(body)
-        try:
-            async with self.hub.db.transaction() as session:
-                await handoffs.reply_to_resident(
-                    session,
-                    subject=subject,
-                    text=text,
-                    staff=staff,
-                    now=utcnow(),
-                    lasts=self.lasts,
-                    policy=self.policy,
-                )
-        except StaffError as exc:
-            await ack(response_action="errors", errors={"reply": str(exc)})
-            return
-        await ack()
-        self.hub.outbox_queued.set()
+
+        async def work(session: AsyncSession) -> None:
+            await handoffs.reply_to_resident(
+                session,
+                subject=subject,
+                text=text,
+                staff=staff,
+                now=utcnow(),
+                lasts=self.lasts,
+                policy=self.policy,
+            )
+
+        await self._submitted(work, ack, "reply")
 
     async def on_take_over(
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
     ) -> None:
         await ack()
         staff = await self.member(body)
-        try:
-            async with self.hub.db.transaction() as session:
-                await handoffs.take_over(
-                    session,
-                    int(action.get("value") or 0),
-                    staff,
-                    utcnow(),
-                    lasts=self.lasts,
-                    policy=self.policy,
-                )
-        except StaffError as exc:
-            await _tell(respond, str(exc))
-            return
-        self.hub.outbox_queued.set()
+        handoff_id = int(action.get("value") or 0)
+
+        async def work(session: AsyncSession) -> None:
+            await handoffs.take_over(
+                session, handoff_id, staff, utcnow(), lasts=self.lasts, policy=self.policy
+            )
+
+        await self._apply(work, respond)
 
     async def on_hand_back(
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
     ) -> None:
         await ack()
         staff = await self.member(body)
+        handoff_id = int(action.get("value") or 0)
+
+        async def work(session: AsyncSession) -> None:
+            await handoffs.hand_back(session, handoff_id, staff, utcnow())
+
+        await self._apply(work, respond)
+
+    async def _apply(self, work: Work, respond: AsyncRespond) -> None:
+        """A press's change, in one transaction; what cannot be done is told to the staff
+        member who pressed, and nothing is changed."""
         try:
             async with self.hub.db.transaction() as session:
-                await handoffs.hand_back(session, int(action.get("value") or 0), staff, utcnow())
-        except StaffError as exc:
+                await work(session)
+        except (reports.ReportError, StaffError) as exc:
             await _tell(respond, str(exc))
             return
+        self.hub.outbox_queued.set()  # committed: the outbox may send what it queued now
+
+    async def _submitted(self, work: Work, ack: AsyncAck, field: str) -> None:
+        """A form's change; what cannot be done is shown next to `field`, the form open."""
+        try:
+            async with self.hub.db.transaction() as session:
+                await work(session)
+        except (reports.ReportError, StaffError) as exc:
+            await ack(response_action="errors", errors={field: str(exc)})
+            return
+        await ack()
         self.hub.outbox_queued.set()
 
     # -- answers become knowledge ----------------------------------------------------
@@ -244,10 +251,7 @@ class Listeners:
 
     async def on_faq_submitted(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         handoff_id = int(_metadata(view).get("handoff_id") or 0)
-        values = view.get("state", {}).get("values", {})
-        question = str((values.get("question", {}).get("value", {}) or {}).get("value") or "")
-        answer = str((values.get("answer", {}).get("value", {}) or {}).get("value") or "")
-        chosen = ((values.get("entry", {}).get("value", {}) or {}).get("selected_option") or {}).get("value")
+        question, answer, chosen = _typed(view, "question"), _typed(view, "answer"), _chosen(view, "entry")
         entry_id = None if chosen in (None, blocks.NEW_ENTRY) else str(chosen)
         staff = await self.member(body)
         now = utcnow()
@@ -327,6 +331,19 @@ class Listeners:
         except (SlackApiError, *UNREACHABLE) as exc:
             log.warning("slack: views.open failed: %s", exc)
             await _tell(respond, "Slack did not open the form in time. Please press the button again.")
+
+
+def _typed(view: dict[str, Any], block: str) -> str:
+    """A text input's value in a submitted modal ("" when left empty)."""
+    state = view.get("state", {}).get("values", {}).get(block, {}).get("value") or {}
+    return str(state.get("value") or "")
+
+
+def _chosen(view: dict[str, Any], block: str) -> str | None:
+    """The value of the option picked in a select or radio buttons of a submitted modal."""
+    state = view.get("state", {}).get("values", {}).get(block, {}).get("value") or {}
+    option = state.get("selected_option") or {}
+    return str(option["value"]) if option.get("value") is not None else None
 
 
 def _actor(staff: StaffMember) -> str:

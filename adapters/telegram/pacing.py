@@ -10,13 +10,12 @@ from collections.abc import Callable
 
 from aiolimiter import AsyncLimiter
 
-from bot.delivery.pacing import MAX_WAIT_S
-from bot.delivery.pacing import Pacer as _Pacer
+from bot.api import Pacer as _Pacer
 
 PER_SECOND = 30.0
 PER_CHAT_PER_SECOND = 1.0
 CHAT_BURST = 3.0
-PER_GROUP_PER_MINUTE = 20.0
+PER_GROUP_PER_MINUTE = 20.0  # a send waits at most max_wait_s (10 s), then goes back to the outbox
 
 
 def _limiter(chat: str) -> AsyncLimiter:
@@ -26,7 +25,5 @@ def _limiter(chat: str) -> AsyncLimiter:
 
 
 class Pacer(_Pacer):
-    def __init__(
-        self, *, max_wait_s: float = MAX_WAIT_S, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, *, max_wait_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__("Telegram", _limiter, per_second=PER_SECOND, max_wait_s=max_wait_s, clock=clock)

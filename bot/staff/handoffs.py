@@ -80,17 +80,7 @@ async def open_handoff(
         live.expires_at = now + lasts if live.status == "open" else live.expires_at
         live.updated_at = now
         return live
-    handoff = Handoff(
-        conversation_id=conversation_id,
-        report_id=report_id,
-        question=question[:4000],
-        status="open",
-        opened_at=now,
-        updated_at=now,
-        expires_at=now + lasts,
-    )
-    session.add(handoff)
-    await session.flush()
+    handoff = await _new(session, conversation_id, question, now, lasts, report_id)
     events.tell_staff(session, subject_of(handoff), events.HANDOFF_OPENED, now, handoff_id=handoff.id)
     return handoff
 
@@ -276,10 +266,21 @@ async def _handoff_for_report(
         return live
     if live is not None:
         _close(session, live, now, change="replaced", by=None)
+    return await _new(session, conversation.id, f"Report {report.number}", now, lasts, report.id)
+
+
+async def _new(
+    session: AsyncSession,
+    conversation_id: int,
+    question: str,
+    now: datetime,
+    lasts: timedelta,
+    report_id: int | None,
+) -> Handoff:
     handoff = Handoff(
-        conversation_id=conversation.id,
-        report_id=report.id,
-        question=f"Report {report.number}",
+        conversation_id=conversation_id,
+        report_id=report_id,
+        question=question[:4000],
         status="open",
         opened_at=now,
         updated_at=now,
