@@ -191,14 +191,12 @@ def replied_line(data: dict[str, Any], *, at: str, faq_for: int | None) -> tuple
 
 
 def close_modal(number: str) -> dict[str, Any]:
-    return {
-        "type": "modal",
-        "callback_id": CLOSE_VIEW,
-        "private_metadata": json.dumps({"number": number}),
-        "title": plain(f"Close {number}", 24),
-        "submit": plain("Close report", 24),
-        "close": plain("Cancel", 24),
-        "blocks": [
+    return _modal(
+        CLOSE_VIEW,
+        {"number": number},
+        f"Close {number}",
+        "Close report",
+        [
             {
                 "type": "input",
                 "block_id": "reason",
@@ -224,18 +222,16 @@ def close_modal(number: str) -> dict[str, Any]:
                 },
             },
         ],
-    }
+    )
 
 
 def reply_modal(subject: str, title: str) -> dict[str, Any]:
-    return {
-        "type": "modal",
-        "callback_id": REPLY_VIEW,
-        "private_metadata": json.dumps({"subject": subject}),
-        "title": plain("Reply to resident", 24),
-        "submit": plain("Send", 24),
-        "close": plain("Cancel", 24),
-        "blocks": [
+    return _modal(
+        REPLY_VIEW,
+        {"subject": subject},
+        "Reply to resident",
+        "Send",
+        [
             context(
                 f"About {escape(title)}. Only what you write here is sent; "
                 "messages in the thread stay internal."
@@ -252,7 +248,7 @@ def reply_modal(subject: str, title: str) -> dict[str, Any]:
                 },
             },
         ],
-    }
+    )
 
 
 def faq_modal(handoff_id: int, question: str, answer: str, similar: list[tuple[str, str]]) -> dict[str, Any]:
@@ -260,14 +256,12 @@ def faq_modal(handoff_id: int, question: str, answer: str, similar: list[tuple[s
     question can become a phrasing of one instead of a near-copy."""
     options = [_option(NEW_ENTRY, "A new entry")]
     options += [_option(entry_id, f"A phrasing of: {q}") for entry_id, q in similar[:5]]
-    return {
-        "type": "modal",
-        "callback_id": FAQ_VIEW,
-        "private_metadata": json.dumps({"handoff_id": handoff_id}),
-        "title": plain("Save as FAQ", 24),
-        "submit": plain("Save", 24),
-        "close": plain("Cancel", 24),
-        "blocks": [
+    return _modal(
+        FAQ_VIEW,
+        {"handoff_id": handoff_id},
+        "Save as FAQ",
+        "Save",
+        [
             {
                 "type": "input",
                 "block_id": "question",
@@ -304,6 +298,22 @@ def faq_modal(handoff_id: int, question: str, answer: str, similar: list[tuple[s
                 },
             },
         ],
+    )
+
+
+def _modal(
+    callback_id: str, metadata: dict[str, Any], title: str, submit: str, shown: list[Block]
+) -> dict[str, Any]:
+    """A modal as Slack takes it: titles within its 24 characters, what the listener needs
+    back in `private_metadata`."""
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "private_metadata": json.dumps(metadata),
+        "title": plain(title, 24),
+        "submit": plain(submit, 24),
+        "close": plain("Cancel", 24),
+        "blocks": shown,
     }
 
 

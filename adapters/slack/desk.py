@@ -123,7 +123,7 @@ class SlackDesk:
             card = await staff_cards.report_card(session, number)
             if card is None:
                 return None
-            place = await staff_cards.department_place(session, card.department) or self.staff_channel
+            place = card.department_channel or self.staff_channel
             text, shown = blocks.report_message(
                 card, zone=self.zone, media_url=self.media_url, images=self.images
             )

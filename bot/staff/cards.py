@@ -34,6 +34,7 @@ class ReportCard:
     number: str
     service: str
     department: str | None
+    department_channel: str | None  # the department's own staff channel, if the catalogue names one
     description: str
     status: str  # in words: "in progress", "closed (fixed)"
     status_code: str
@@ -104,6 +105,9 @@ async def report_card(
         number=report.number or str(report.id),
         service=service.name if service else report.service_code,
         department=report.department,
+        department_channel=next(
+            (d.slack_channel for d in catalogue.departments if d.name == report.department), None
+        ),
         description=report.description,
         status=status,
         status_code=report.status,
@@ -138,15 +142,6 @@ def actor_words(actor: str) -> str:
 
 async def event_of(session: AsyncSession, event_id: int) -> ReportEvent | None:
     return await session.get(ReportEvent, event_id)
-
-
-async def department_place(session: AsyncSession, department: str | None) -> str | None:
-    """The department's own staff channel, if the catalogue names one."""
-    if not department:
-        return None
-    catalogue = await catalogue_store.load(session)
-    found = next((d for d in catalogue.departments if d.name == department), None)
-    return found.slack_channel if found is not None else None
 
 
 async def handoff_card(session: AsyncSession, handoff_id: int) -> HandoffCard | None:

@@ -50,13 +50,3 @@ async def first_time(session: AsyncSession, key: str, now: datetime) -> bool:
 
 def add_note(session: AsyncSession, subject: str, author: str, text: str, now: datetime) -> None:
     session.add(StaffNote(subject=subject, author=author[:200], text=text[:40_000], created_at=now))
-
-
-async def notes(session: AsyncSession, subject: str) -> list[StaffNote]:
-    return list(
-        (
-            await session.scalars(
-                select(StaffNote).where(StaffNote.subject == subject).order_by(StaffNote.id)
-            )
-        ).all()
-    )
