@@ -49,6 +49,7 @@ from bot.timeutil import utcnow
 from bot.waiting import first_of
 from bot.web import ratelimit, sessions
 from bot.web.background import in_background
+from bot.web.requests import client_address
 from bot.web.server import HUB, MAX_READ_BODY, STOPPING, UNAVAILABLE
 
 __all__ = [
@@ -87,6 +88,7 @@ __all__ = [
     "TurnResult",
     "UserError",
     "clean_text",
+    "client_address",
     "degrade",
     "first_of",
     "handoffs",

@@ -39,8 +39,9 @@ TRAINING_FILE = "training.yaml"
 class ContentError(ValueError):
     """A content file is wrong; `str()` is `file:line: reason`."""
 
-    def __init__(self, path: Path | str, line: int | None, reason: str) -> None:
-        self.path, self.line, self.reason = str(path), line, reason
+    def __init__(self, path: Path | str, line: int | None, reason: str, field: str | None = None) -> None:
+        # `field`: the key the reason is about, so a form can show it beside that field.
+        self.path, self.line, self.reason, self.field = str(path), line, reason, field
         where = f"{path}:{line}" if line else str(path)
         super().__init__(f"{where}: {reason}")
 
@@ -85,27 +86,27 @@ def _read(path: Path) -> dict[str, Any]:
 class _Ctx:
     path: Path
 
-    def fail(self, node: Any, reason: str) -> ContentError:
+    def fail(self, node: Any, reason: str, field: str | None = None) -> ContentError:
         line = node.get("__line__") if isinstance(node, dict) else None
-        return ContentError(self.path, line, reason)
+        return ContentError(self.path, line, reason, field)
 
     def text(self, node: dict[str, Any], key: str, *, required: bool = True, limit: int = 5000) -> str:
         value = node.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
-                raise self.fail(node, f"'{key}' is missing")
+                raise self.fail(node, f"'{key}' is missing", key)
             return ""
         if not isinstance(value, str | int | float):
-            raise self.fail(node, f"'{key}' must be text")
+            raise self.fail(node, f"'{key}' must be text", key)
         value = str(value).strip()
         if len(value) > limit:
-            raise self.fail(node, f"'{key}' is {len(value)} characters; at most {limit}")
+            raise self.fail(node, f"'{key}' is {len(value)} characters; at most {limit}", key)
         return value
 
     def texts(self, node: dict[str, Any], key: str) -> tuple[str, ...]:
         value = node.get(key) or []
         if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
-            raise self.fail(node, f"'{key}' must be a list of texts")
+            raise self.fail(node, f"'{key}' must be a list of texts", key)
         return tuple(str(v).strip() for v in value if str(v).strip())
 
 
@@ -140,21 +141,33 @@ def load_knowledge(path: Path) -> KnowledgeBase:
     return KnowledgeBase(tuple(entries), tuple(synonyms))
 
 
+def entry_from_mapping(node: dict[str, Any], where: str = "form") -> Entry:
+    """One entry checked as `kb import` checks it (a form's fields, a YAML mapping); a
+    ContentError names the `field` at fault."""
+    return _entry(_Ctx(Path(where)), node)
+
+
 def _entry(ctx: _Ctx, node: dict[str, Any]) -> Entry:
     entry_id = ctx.text(node, "id", limit=100)
     if not SLUG.match(entry_id):
-        raise ctx.fail(node, f"id '{entry_id}' must be a slug: lower-case letters, digits, '-'")
+        raise ctx.fail(node, f"id '{entry_id}' must be a slug: lower-case letters, digits, '-'", "id")
     links = []
     for link in node.get("links") or []:
         if not isinstance(link, dict):
-            raise ctx.fail(node, "each link needs a title and a url")
-        url = ctx.text(link, "url", limit=500)
+            raise ctx.fail(node, "each link needs a title and a url", "links")
+        try:
+            url = ctx.text(link, "url", limit=500)
+            title = ctx.text(link, "title", limit=200)
+        except ContentError as exc:
+            raise ctx.fail(link, f"link: {exc.reason}", "links") from None
         if not url.startswith(("https://", "http://", "tel:", "mailto:")):
-            raise ctx.fail(link, f"link url '{url}' must start with https://, http://, tel: or mailto:")
-        links.append(EntryLink(ctx.text(link, "title", limit=200), url))
+            raise ctx.fail(
+                link, f"link url '{url}' must start with https://, http://, tel: or mailto:", "links"
+            )
+        links.append(EntryLink(title, url))
     active = node.get("active", True)
     if not isinstance(active, bool):
-        raise ctx.fail(node, "'active' must be true or false")
+        raise ctx.fail(node, "'active' must be true or false", "active")
     return Entry(
         id=entry_id,
         question=ctx.text(node, "question", limit=500),

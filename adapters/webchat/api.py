@@ -15,7 +15,6 @@ import re
 from collections import Counter
 from datetime import timedelta
 from functools import partial
-from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +34,7 @@ from bot.api import (
     MediaError,
     TranscriptEntry,
     TurnResult,
+    client_address,
     first_of,
     in_background,
     messages_after,
@@ -135,29 +135,6 @@ def _bearer(request: web.Request) -> str | None:
     if header.lower().startswith("bearer "):
         return header[7:].strip()
     return None
-
-
-def _client_ip(request: web.Request) -> str:
-    """The resident's address, for per-address limits. Behind a trusted proxy (TRUSTED_PROXIES)
-    it is the nearest address in X-Forwarded-For that is not one of the proxies; anyone else's
-    X-Forwarded-For is ignored, since a client can write anything there."""
-    trusted = request.app[HUB].settings.trusted_proxies
-    peer = request.remote or "unknown"
-    if not trusted or not _within(peer, trusted):
-        return peer
-    forwarded = [a.strip() for a in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")]
-    for address in reversed([a for a in forwarded if a]):
-        if not _within(address, trusted):
-            return address
-    return peer
-
-
-def _within(address: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
-    try:
-        ip = ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in n for n in networks)
 
 
 PAGE = web.AppKey("webchat_page", str)  # index.html with the city's name and limits filled in
@@ -288,7 +265,7 @@ async def create_session(request: web.Request) -> web.Response:
         return error(422, "A new session takes no fields: send {}.")
     wait = await ratelimit.hit(
         hub.db,
-        f"webchat-session:{_client_ip(request)}",
+        f"webchat-session:{client_address(request, request.app[HUB].settings.trusted_proxies)}",
         limit=SESSIONS_PER_IP_PER_MINUTE,
         window=timedelta(minutes=1),
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from aiohttp import web
 
@@ -53,3 +54,25 @@ async def body_checks(
     except ConnectionResetError:  # aiohttp's ClientConnectionResetError too
         log.debug("client went away during %s %s", request.method, request.path)
         raise web.HTTPBadRequest() from None  # answered to no one; logged as nothing
+
+
+def client_address(request: web.Request, trusted: tuple[IPv4Network | IPv6Network, ...]) -> str:
+    """The client's address, for per-address limits. Behind a trusted proxy (TRUSTED_PROXIES)
+    it is the nearest address in X-Forwarded-For that is not one of the proxies; anyone else's
+    X-Forwarded-For is ignored, since a client can write anything there."""
+    peer = request.remote or "unknown"
+    if not trusted or not _within(peer, trusted):
+        return peer
+    forwarded = [a.strip() for a in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")]
+    for address in reversed([a for a in forwarded if a]):
+        if not _within(address, trusted):
+            return address
+    return peer
+
+
+def _within(address: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in n for n in networks)
