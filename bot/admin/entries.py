@@ -337,7 +337,7 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> list[FieldDiff]:
         old, new = _as_lines(before, name), _as_lines(after, name)
         if old == new:
             continue
-        lines = [(line[0], line[1:]) for line in difflib.ndiff(old, new) if line[:1] in (" ", "+", "-")]
+        lines = [(line[0], line[2:]) for line in difflib.ndiff(old, new) if line[:1] in (" ", "+", "-")]
         out.append(FieldDiff(name, LABELS[name], lines))
     return out
 
