@@ -119,6 +119,25 @@ def _parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     )
     set_status.set_defaults(handler=_report_set_status)
 
+    admin = commands.add_parser("admin", help="accounts of the admin pages")
+    admin_commands = admin.add_subparsers(dest="admin_command", metavar="ACTION")
+    password = "the password is prompted for (twice), or read as one line of standard input"
+    email = "the account's email address, which it signs in with"
+    for name, about in (
+        ("add-user", f"add an account; {password}"),
+        ("set-password", f"give an account a new password and sign it out everywhere; {password}"),
+        ("set-role", "make an account an admin (manages accounts too) or an editor"),
+        ("remove-user", "remove an account and sign it out everywhere"),
+    ):
+        action = admin_commands.add_parser(name, help=about)
+        action.add_argument("email", help=email)
+        if name in ("add-user", "set-role"):
+            action.add_argument("--role", required=True, help="admin or editor")
+        action.set_defaults(handler=_admin)
+    admin_commands.add_parser("list-users", help="every account: email, role, created").set_defaults(
+        handler=_admin
+    )
+
     media = commands.add_parser("media", help="the photos in MEDIA_DIR")
     media_commands = media.add_subparsers(dest="media_command", metavar="ACTION")
     media_sweep = media_commands.add_parser(
@@ -611,6 +630,19 @@ async def _media_sweep(args: argparse.Namespace, settings: Settings) -> int:
         await hub.close()
     print(f"{settings.MEDIA_DIR}: {result.summary()}")
     return 1 if result.failed else 0
+
+
+async def _admin(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.admin import cli as admin_cli
+    from bot.admin.accounts import AccountError
+
+    db = await open_database(settings)  # accounts need no hub, nor its understanding
+    try:
+        return await admin_cli.run(args, db, time_zone=settings.time_zone)
+    except AccountError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        await db.dispose()
 
 
 def _date_argument(raw: str) -> date:

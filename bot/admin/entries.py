@@ -35,6 +35,18 @@ LABELS = {
 }
 
 
+# A value each field may hold that the loader accepts, to look past one field's problem.
+NEUTRAL: dict[str, Any] = {
+    "id": "entry",
+    "question": "question",
+    "alternatives": [],
+    "answer": "answer",
+    "links": [],
+    "tags": [],
+    "service": None,
+}
+
+
 @dataclass(slots=True)
 class EntryForm:
     """What the editor's fields hold, as typed: kept whole when a save is refused, so
@@ -117,11 +129,21 @@ def snapshot(entry: Entry | KnowledgeEntry) -> dict[str, Any]:
 async def check(session: AsyncSession, form: EntryForm, *, creating: bool) -> Entry:
     """The entry the form describes, or FormErrors with a message for each field at fault."""
     form.errors = {}
-    try:
-        entry = entry_from_mapping(form.mapping())
-    except ContentError as exc:
-        form.errors[exc.field or "answer"] = _sentence(exc.reason)
-        raise FormErrors(form) from None
+    mapping = form.mapping()
+    entry: Entry | None = None
+    # The loader stops at the first problem; a field at fault is set aside and the rest
+    # checked again, so every field's message shows at once.
+    while entry is None and len(form.errors) < len(NEUTRAL):
+        try:
+            entry = entry_from_mapping(mapping)
+        except ContentError as exc:
+            name = exc.field if exc.field in NEUTRAL and exc.field not in form.errors else None
+            form.errors[name or "answer"] = _sentence(exc.reason)
+            if name is None:
+                break
+            mapping[name] = NEUTRAL[name]
+    if entry is None or form.errors:
+        raise FormErrors(form)
     if creating and await session.get(KnowledgeEntry, entry.id) is not None:
         form.errors["id"] = f"There is already an entry '{entry.id}'. Choose another id."
     if entry.service and await session.get(ServiceRow, entry.service) is None:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
+from bot.admin.web import app as admin_app
 from bot.db import DRIVER_CONNECTION_ERRORS
 from bot.delivery.worker import OutboxWorker
 from bot.hub import Hub
@@ -107,6 +108,7 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     add_media_routes(app, hub.services.media)
+    app.add_subapp("/admin/", admin_app.create(hub))
     for plugin in hub.plugins:
         plugin.setup_web(hub, app)
 
