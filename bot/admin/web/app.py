@@ -90,9 +90,12 @@ async def refuse_cross_site(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     fetch_site = request.headers.get("Sec-Fetch-Site")
     origin = request.headers.get("Origin")
-    from_here = (fetch_site is None or fetch_site in ("same-origin", "none")) and (
-        origin is None or origin in _allowed_origins(request)
-    )
+    # A browser's Sec-Fetch-Site cannot be set by a page, so where it is sent it decides;
+    # an older browser sends only Origin ("null" where a policy hides it: the token decides).
+    if fetch_site is not None:
+        from_here = fetch_site in ("same-origin", "none")
+    else:
+        from_here = origin in (None, "null") or origin in _allowed_origins(request)
     form = await request.post() if request.content_type in FORM_TYPES else {}
     sent = str(form.get("csrf", "")) or request.headers.get("X-CSRF-Token", "")
     who = request.get(SIGNED_IN)
@@ -122,6 +125,8 @@ async def page_headers(request: web.Request, handler: Handler) -> web.StreamResp
     if not request.path.startswith("/admin/static/"):
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Frame-Options"] = "DENY"
+        # "no-referrer" (the rest of serve) makes Chromium send "Origin: null" with a form.
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
