@@ -6,12 +6,23 @@ back, so the reply text is exactly what a resident would see.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from bot.dialog import Context, State
 from bot.hub import Hub
 from bot.messages import PLAIN_TEXT, Incoming, degrade
 from bot.timeutil import utcnow
+from knowledge.understand import Understanding
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """What `ask` says, with the understanding behind it: the admin's test box shows why."""
+
+    answer: dict[str, Any]  # exactly what `ask` returns (and `ask --json` prints)
+    understanding: Understanding
+    replies: tuple[str, ...]  # each reply as plain text, as a resident would read it
 
 
 class Asker:
@@ -20,6 +31,9 @@ class Asker:
         self.root = hub.dialogs.get("root")
 
     async def ask(self, text: str) -> dict[str, Any]:
+        return (await self.explain(text)).answer
+
+    async def explain(self, text: str) -> Explanation:
         async with self.hub.db.sessions() as session:
             await session.begin()
             try:
@@ -43,5 +57,6 @@ class Asker:
             answer["service"] = u.service.code
         if u.suggestions and u.intent == "fallback":
             answer["suggestions"] = [h.entry.id for h in u.suggestions]
-        answer["text"] = "\n\n".join(degrade(r, PLAIN_TEXT).text for r in step.replies)
-        return answer
+        replies = tuple(degrade(r, PLAIN_TEXT).text for r in step.replies)
+        answer["text"] = "\n\n".join(replies)
+        return Explanation(answer, u, replies)

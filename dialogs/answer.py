@@ -99,9 +99,7 @@ async def did_you_mean(ctx: Context, state: State, incoming: Incoming) -> Step:
 async def pass_to_staff(ctx: Context, question: str) -> Step:
     """Open a handoff when a staff desk is configured, and tell the resident the truth about
     when a person will see it. Without a desk nobody would: the resident is told to call."""
-    await unanswered.record(
-        ctx.session, question, channel=ctx.channel, now=ctx.now, guesses=[{"handoff": True}]
-    )
+    await unanswered.mark_handed_off(ctx.session, question)
     settings = ctx.services.settings
     if not ctx.services.staff_desk or not ctx.conversation_id:
         return Step(State(), [Outgoing(texts.NOTED)])

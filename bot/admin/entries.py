@@ -187,7 +187,7 @@ async def _next_number(session: AsyncSession, entry_id: str) -> int:
     return int(top or 0) + 1
 
 
-async def _keep(
+async def keep_revision(
     session: AsyncSession, entry_id: str, state: dict[str, Any], action: str, author: str, now: datetime
 ) -> int:
     number = await _next_number(session, entry_id)
@@ -197,11 +197,11 @@ async def _keep(
     return number
 
 
-async def _first_revision(session: AsyncSession, row: KnowledgeEntry) -> None:
+async def first_revision(session: AsyncSession, row: KnowledgeEntry) -> None:
     """An entry that came from `kb import` or a staff answer has no revision yet: keep what it
     was before its first edit in the pages, so that edit can be undone too."""
     if await _next_number(session, row.id) == 1:
-        await _keep(session, row.id, snapshot(row), "imported", row.author or "", row.updated_at)
+        await keep_revision(session, row.id, snapshot(row), "imported", row.author or "", row.updated_at)
 
 
 def _apply(row: KnowledgeEntry, entry: Entry, author: str, now: datetime) -> None:
@@ -219,7 +219,7 @@ async def create(
     row = KnowledgeEntry(id=entry.id, question="", answer="", alternatives=[], tags=[], links=[])
     _apply(row, entry, author, now)
     session.add(row)
-    number = await _keep(session, entry.id, snapshot(entry), "created", author, now)
+    number = await keep_revision(session, entry.id, snapshot(entry), "created", author, now)
     if from_unanswered is not None:
         await mark_answered(session, from_unanswered)
     audit.record(session, author, "entry.create", entry.id, now=now, revision=number)
@@ -237,9 +237,9 @@ async def update(
     before = snapshot(row)
     if snapshot(entry) == before:
         return False
-    await _first_revision(session, row)
+    await first_revision(session, row)
     _apply(row, entry, author, now)
-    number = await _keep(session, entry_id, snapshot(entry), "edited", author, now)
+    number = await keep_revision(session, entry_id, snapshot(entry), "edited", author, now)
     audit.record(
         session,
         author,
@@ -259,10 +259,10 @@ async def set_active(
     row = await _row(session, entry_id)
     if row.active == active:
         return
-    await _first_revision(session, row)
+    await first_revision(session, row)
     row.active, row.updated_at, row.author = active, now, author[:200]
     action = "activated" if active else "deactivated"
-    number = await _keep(session, entry_id, snapshot(row), action, author, now)
+    number = await keep_revision(session, entry_id, snapshot(row), action, author, now)
     audit.record(session, author, f"entry.{action[:-1]}", entry_id, now=now, revision=number)
     await bump_revision(session)
 
@@ -270,8 +270,8 @@ async def set_active(
 async def delete(session: AsyncSession, entry_id: str, *, author: str, now: datetime) -> None:
     """The entry goes; its revisions stay, so its history page can bring it back."""
     row = await _row(session, entry_id)
-    await _first_revision(session, row)
-    number = await _keep(session, entry_id, snapshot(row), "deleted", author, now)
+    await first_revision(session, row)
+    number = await keep_revision(session, entry_id, snapshot(row), "deleted", author, now)
     await session.delete(row)
     audit.record(session, author, "entry.delete", entry_id, now=now, revision=number)
     await bump_revision(session)
@@ -292,9 +292,9 @@ async def restore(session: AsyncSession, entry_id: str, number: int, *, author: 
         row = KnowledgeEntry(id=entry_id, question="", answer="", alternatives=[], tags=[], links=[])
         session.add(row)
     else:
-        await _first_revision(session, row)
+        await first_revision(session, row)
     _apply(row, entry, author, now)
-    new = await _keep(session, entry_id, snapshot(entry), f"restored {number}", author, now)
+    new = await keep_revision(session, entry_id, snapshot(entry), f"restored {number}", author, now)
     audit.record(session, author, "entry.restore", entry_id, now=now, revision=new, restored=number)
     await bump_revision(session)
     return new

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bot.hub import Hub
 from bot.messages import Incoming
-from bot.models import Conversation, Handoff, OutboxMessage
+from bot.models import Conversation, Handoff, OutboxMessage, UnansweredQuestion
 from bot.reporting import reports
 from bot.settings import Settings
 from bot.staff import events, handoffs
@@ -91,6 +91,11 @@ async def test_an_unknown_question_offered_to_staff_says_when_outside_hours(sett
         assert "not at work right now" in told and f"at {later.hour}:00" in told and "311" in told
         handoff = await the_handoff(hub, "r2")
         assert handoff.question == "qwzx frobnicate the vorpal blade"
+        # The admins' inbox counts the question once, keeps the bot's guesses and shows that
+        # the resident asked for a person.
+        async with hub.db.reading() as s:
+            row = (await s.scalars(select(UnansweredQuestion))).one()
+        assert row.times_asked == 1 and {"handoff": True} in row.best_guesses
 
 
 async def test_staff_who_take_over_keep_the_bot_quiet_but_not_about_an_emergency(desk_hub: Hub) -> None:

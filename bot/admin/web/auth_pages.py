@@ -51,6 +51,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     now = utcnow()
     try:
         async with hub.db.transaction() as session:
+            await signin.sweep(session, now)  # ended sessions go when someone signs in
             account = await signin.check_password(session, email, password, address=address, now=now)
             token = await signin.start(session, account, address=address, now=now) if account else None
             if account:
