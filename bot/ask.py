@@ -34,22 +34,22 @@ class Asker:
         return (await self.explain(text)).answer
 
     async def explain(self, text: str) -> Explanation:
-        async with self.hub.db.sessions() as session:
-            await session.begin()
-            try:
-                ctx = Context(
-                    session=session,
-                    now=utcnow(),
-                    channel="cli",
-                    capabilities=PLAIN_TEXT,
-                    conversation_id=0,
-                    services=self.hub.services,
-                    dialogs=self.hub.dialogs,
-                )
-                step = await self.root(ctx, State(), Incoming("cli", "cli", "ask", text=text))
-                u = await ctx.understand(text)  # what the dialog understood: not again
-            finally:
-                await session.rollback()
+        # The knowledge is rebuilt (after a change) before the turn's write lock is taken:
+        # a rebuild takes a second or two, and other writers need not wait for it.
+        async with self.hub.db.reading() as session:
+            await self.hub.services.knowledge.current(session)
+        async with self.hub.db.trial() as session:
+            ctx = Context(
+                session=session,
+                now=utcnow(),
+                channel="cli",
+                capabilities=PLAIN_TEXT,
+                conversation_id=0,
+                services=self.hub.services,
+                dialogs=self.hub.dialogs,
+            )
+            step = await self.root(ctx, State(), Incoming("cli", "cli", "ask", text=text))
+            u = await ctx.understand(text)  # what the dialog understood: not again
         answer: dict[str, Any] = {"intent": u.intent, "score": round(float(u.score), 4)}
         if u.intent == "faq" and u.entry is not None:
             answer["entry"] = u.entry.id

@@ -61,9 +61,25 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: committed when the block ends, rolled back on any error."""
-        if self._writers is None:
-            async with self.sessions() as session, session.begin():
+        async with self._writer_turn(), self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def trial(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work that is always rolled back: what a turn would do, kept by nobody
+        (`civic311 ask`, the admins' test box). It may write, so on SQLite it queues with
+        this process's writers like a transaction."""
+        async with self._writer_turn(), self.sessions() as session:
+            await session.begin()
+            try:
                 yield session
+            finally:
+                await session.rollback()
+
+    @asynccontextmanager
+    async def _writer_turn(self) -> AsyncIterator[None]:
+        if self._writers is None:
+            yield
             return
         try:
             async with asyncio.timeout(self.busy_timeout_s):
@@ -71,8 +87,7 @@ class Database:
         except TimeoutError:
             raise TimeoutError(f"waited {self.busy_timeout_s:g} s for the database's write lock") from None
         try:
-            async with self.sessions() as session, session.begin():
-                yield session
+            yield
         finally:
             self._writers.release()
 

@@ -26,10 +26,12 @@ from bot.admin.web import (
     report_pages,
     testbox_pages,
 )
+from bot.admin.web.changes import RERUNS, Reruns
 from bot.admin.web.keys import ADMIN_HUB, COOKIE, LOGIN_COOKIE, SIGNED_IN, hub_of
 from bot.admin.web.render import STATIC, page, setup
 from bot.hub import Hub
 from bot.timeutil import utcnow
+from bot.web.background import in_background
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +146,9 @@ def create(hub: Hub) -> web.Application:
     app = web.Application(middlewares=[page_headers, require_session, refuse_cross_site])
     app[ADMIN_HUB] = hub
     setup(app, hub.settings.time_zone)
+    reruns = Reruns(hub)
+    app[RERUNS] = reruns
+    app.cleanup_ctx.append(in_background("admin-regression", reruns.run))
     app.router.add_get("/", home)
     app.router.add_static("/static/", STATIC)
     for area in (

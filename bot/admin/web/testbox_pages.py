@@ -19,6 +19,7 @@ from bot.admin import regression
 from bot.admin.web.keys import hub_of, signed_in
 from bot.admin.web.render import page
 from bot.ask import Asker, Explanation
+from bot.content.revision import revision
 from bot.timeutil import utcnow
 from knowledge.model import Entry
 
@@ -104,6 +105,9 @@ async def _test_page(
     async with hub.db.transaction() as session:
         outcomes = await regression.everything(session)
         choices = await regression.choices(session)
+        current = await revision(session)
+    # Asked on older content: the run after the last change is under way (or was cut off).
+    stale = any(o.question.last_result.get(regression.REVISION) != current for o in outcomes)
     if add_form is None:  # offer what was just asked, expecting what the bot gives now
         add_form = {
             "text": q[: regression.MAX_TEXT] if shown else "",
@@ -120,6 +124,7 @@ async def _test_page(
         shown=shown,
         outcomes=outcomes,
         changed=sum(1 for o in outcomes if o.changed),
+        stale=stale,
         failing=sum(1 for o in outcomes if o.as_expected is False),
         choices=choices,
         labels=choices.labels,
