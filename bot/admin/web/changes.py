@@ -37,6 +37,10 @@ class Reruns:
                 return
             self.wanted.clear()
             try:
+                # This process rebuilds (after a training change: retrains) now, not on a
+                # resident's next message; then the set is asked.
+                async with self.hub.db.reading() as session:
+                    await self.hub.services.knowledge.current(session)
                 moved = await regression.rerun(self.hub)
             except Exception:  # logged; the test box offers "Run again"
                 log.exception("the regression set could not be asked again after a change")
