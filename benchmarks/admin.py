@@ -5,9 +5,10 @@ Measures, on the sample city (SQLite):
 - argon2id: hashing a password and checking one (the cost every sign-in pays, in a thread);
 - a sign-in (the whole POST);
 - the knowledge-base list (every entry), a search, and the entry editor: median and slowest;
-- a saved edit, and the first answer after it (the process rebuilds its index from the
-  database: what "an edit reaches the bot on the next message" costs);
-- the regression set re-run after a change, with N questions;
+- a saved edit (the request; the regression set then runs in the background), and the time
+  from the save until the bot answers with the new text (the process rebuilds its index
+  from the database: what "an edit reaches the bot on the next message" costs);
+- the regression set asked again, with N questions;
 - the unanswered inbox with N open questions (grouped by similar phrasing);
 - the process's peak RSS.
 
@@ -35,12 +36,13 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from bot.admin import accounts, regression
+from bot.admin.web.changes import RERUNS
 from bot.ask import Asker
 from bot.content import unanswered
 from bot.hub import build_hub
 from bot.settings import load_settings
 from bot.timeutil import utcnow
-from bot.web.server import create_app
+from bot.web.server import ADMIN_APP, create_app
 
 PASSWORD = "benchmark password 1"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -83,7 +85,8 @@ async def run(folder: Path, *, questions: int, unanswered_n: int, runs: int) -> 
     asker = Asker(hub)
     await asker.ask("When is 311 open?")  # the index is built once before anything is measured
 
-    server = TestServer(create_app(hub, deliver_outbox=False, sweep_media=False), host="127.0.0.1")
+    app = create_app(hub, deliver_outbox=False, sweep_media=False)
+    server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     base = str(server.make_url("")).rstrip("/")
     try:
@@ -116,8 +119,13 @@ async def run(folder: Path, *, questions: int, unanswered_n: int, runs: int) -> 
             }
 
             answers = ["311 is open from 7 to 7.", "311 is open **24 hours a day**."]
+            reruns = app[ADMIN_APP][RERUNS]
 
-            async def save_then_ask() -> None:
+            async def quiet() -> None:
+                while reruns.busy:  # noqa: ASYNC110 - a benchmark polls what it measures
+                    await asyncio.sleep(0.05)
+
+            async def save() -> None:
                 html = await get("/admin/kb/311-hours")
                 form = {
                     "csrf": csrf_of(html),
@@ -126,30 +134,35 @@ async def run(folder: Path, *, questions: int, unanswered_n: int, runs: int) -> 
                     "active": "on",
                     "action": "save",
                 }
-                answers.reverse()
                 async with http.post(base + "/admin/kb/311-hours", data=form) as r:
                     assert r.status == 200
 
-            out["save_edit_with_rerun"] = await timed(save_then_ask, 3)
-            await regression_clear(hub)
-            edit_only = await timed(save_then_ask, 3)
-            out["save_edit"] = edit_only
-            out["first_answer_after_edit"] = await timed(lambda: asker.ask("When is 311 open?"), 1)
+            saves, reaches = [], []
+            for _ in range(3):
+                await quiet()
+                start = time.perf_counter()
+                await save()
+                saves.append((time.perf_counter() - start) * 1000)
+                said = answers[0].replace("**", "")
+                while said not in (await asker.ask("When is 311 open?"))["text"]:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+                reaches.append((time.perf_counter() - start) * 1000)
+                answers.reverse()
+            out["save_edit"] = {
+                "median_ms": round(statistics.median(saves), 1),
+                "max_ms": round(max(saves), 1),
+            }
+            out["edit_reaches_the_bot"] = {
+                "median_ms": round(statistics.median(reaches), 1),
+                "max_ms": round(max(reaches), 1),
+            }
+            await quiet()
             out["inbox"] = {"open_questions": unanswered_n, **await timed(lambda: get("/admin/inbox"), runs)}
     finally:
         await server.close()
         await hub.db.dispose()
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return out
-
-
-async def regression_clear(hub: Any) -> None:
-    from sqlalchemy import delete
-
-    from bot.models import RegressionQuestion
-
-    async with hub.db.transaction() as session:
-        await session.execute(delete(RegressionQuestion))
 
 
 def main() -> None:

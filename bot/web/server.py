@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 HUB = web.AppKey("hub", Hub)
 STOPPING = web.AppKey("stopping", asyncio.Event)
 MEDIA_SWEEPER = web.AppKey("media_sweeper", MediaSweeper)
+ADMIN_APP = web.AppKey("admin_app", web.Application)  # the /admin/ sub-application
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -108,7 +109,8 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     add_media_routes(app, hub.services.media)
-    app.add_subapp("/admin/", admin_app.create(hub))
+    app[ADMIN_APP] = admin_app.create(hub)
+    app.add_subapp("/admin/", app[ADMIN_APP])
     for plugin in hub.plugins:
         plugin.setup_web(hub, app)
 

@@ -26,6 +26,12 @@ class Reruns:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.wanted = asyncio.Event()
+        self.running = False
+
+    @property
+    def busy(self) -> bool:
+        """A run is wanted or under way (for benchmarks and tests that wait for quiet)."""
+        return self.running or self.wanted.is_set()
 
     def want(self) -> None:
         self.wanted.set()
@@ -36,6 +42,7 @@ class Reruns:
             if stop.is_set():
                 return
             self.wanted.clear()
+            self.running = True
             try:
                 # This process rebuilds (after a training change: retrains) now, not on a
                 # resident's next message; then the set is asked.
@@ -45,6 +52,8 @@ class Reruns:
             except Exception:  # logged; the test box offers "Run again"
                 log.exception("the regression set could not be asked again after a change")
                 continue
+            finally:
+                self.running = False
             if moved:
                 log.info("an admin change moved %d regression answers", len(moved))
 
