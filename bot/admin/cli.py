@@ -16,6 +16,7 @@ from datetime import UTC, tzinfo
 from typing import TextIO
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from bot.admin import accounts, audit
 from bot.admin.accounts import AccountError
@@ -59,9 +60,12 @@ async def add_user(args: argparse.Namespace, db: Database) -> str:
     # Hashed before the transaction: on SQLite it holds the one write lock.
     hashed = await accounts.hash_password(read_password(email))
     now = utcnow()
-    async with db.transaction() as session:
-        account = await accounts.add(session, email, role, hashed, now)
-        audit.record(session, ACTOR, "user.add", account.email, now=now, role=account.role)
+    try:
+        async with db.transaction() as session:
+            account = await accounts.add(session, email, role, hashed, now)
+            audit.record(session, ACTOR, "user.add", account.email, now=now, role=account.role)
+    except IntegrityError:  # added by someone else while the password was typed
+        raise AccountError(f"there is already an account for {email}") from None
     return f"added {account.email} ({account.role})"
 
 

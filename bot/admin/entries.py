@@ -22,6 +22,7 @@ from bot.models import EntryRevision, KnowledgeEntry, ServiceRow, UnansweredQues
 from knowledge.loader import ContentError, entry_from_mapping
 from knowledge.model import Entry
 
+RESERVED_IDS = frozenset({"new", "preview"})  # /admin/kb/new and /admin/kb/preview are pages
 FIELDS = ("question", "alternatives", "answer", "links", "tags", "service", "active")
 LABELS = {
     "id": "Id",
@@ -144,7 +145,9 @@ async def check(session: AsyncSession, form: EntryForm, *, creating: bool) -> En
             mapping[name] = NEUTRAL[name]
     if entry is None or form.errors:
         raise FormErrors(form)
-    if creating and await session.get(KnowledgeEntry, entry.id) is not None:
+    if creating and entry.id in RESERVED_IDS:
+        form.errors["id"] = f"'{entry.id}' is a word these pages use for themselves. Choose another id."
+    elif creating and await session.get(KnowledgeEntry, entry.id) is not None:
         form.errors["id"] = f"There is already an entry '{entry.id}'. Choose another id."
     if entry.service and await session.get(ServiceRow, entry.service) is None:
         form.errors["service"] = f"There is no service '{entry.service}' in the catalogue."

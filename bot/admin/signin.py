@@ -8,20 +8,23 @@ cookies, so signing out (here or everywhere) takes effect in every process at on
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.admin import accounts
 from bot.admin.accounts import Account
+from bot.db import Database, upsert_insert
 from bot.models import AdminSession, AdminUser, RateCounter
 
 SESSION_HOURS = 12  # a session ends this long after signing in, however busy
 IDLE = timedelta(hours=2)  # and this long after its last page
 TOUCH_EVERY = timedelta(minutes=5)
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")
 
 # Failed sign-ins allowed per window before that account, or that address, must wait.
 WINDOW = timedelta(minutes=15)
@@ -51,6 +54,8 @@ def hashed(token: str) -> str:
 
 
 def _keys(email: str, address: str) -> tuple[str, str]:
+    # What may be stored: PostgreSQL refuses a NUL, and a typed email may hold anything.
+    email = "".join(ch for ch in email if ch.isprintable())
     return f"admin-login:account:{email.strip().lower()[:150]}", f"admin-login:address:{address[:100]}"
 
 
@@ -62,38 +67,58 @@ async def _wait(session: AsyncSession, key: str, limit: int, now: datetime) -> t
 
 
 async def _count_failure(session: AsyncSession, key: str, now: datetime) -> None:
-    row = await session.get(RateCounter, key)
-    if row is None:
-        session.add(RateCounter(key=key, window_start=now, count=1))
-    elif now - row.window_start >= WINDOW:
-        row.window_start, row.count = now, 1
-    else:
-        row.count += 1
+    """One statement, so failures tried at the same moment are all counted."""
+    stale = RateCounter.window_start <= now - WINDOW
+    insert = upsert_insert(session, RateCounter).values(key=key, window_start=now, count=1)
+    await session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["key"],
+            set_={
+                "count": case((stale, 1), else_=RateCounter.count + 1),
+                "window_start": case((stale, now), else_=RateCounter.window_start),
+            },
+        )
+    )
+
+
+def plausible_token(value: str | None) -> bool:
+    """What `secrets.token_urlsafe(32)` makes; anything else (bytes no browser sends, a
+    megabyte) is no session, without touching the database."""
+    return bool(value) and _TOKEN.fullmatch(value or "") is not None
 
 
 async def check_password(
-    session: AsyncSession, email: str, password: str, *, address: str, now: datetime
+    db: Database, email: str, password: str, *, address: str, now: datetime
 ) -> Account | None:
     """The account if the password is right; None if not (counted against the account and
     the address). Raises Throttled, without checking, while either has failed too often:
-    guessing is slowed for one account from many places, and many accounts from one place."""
+    guessing is slowed for one account from many places, and many accounts from one place.
+    The password is verified between two short transactions: argon2 takes a fifth of a
+    second, and on SQLite no resident's turn should wait for it."""
     account_key, address_key = _keys(email, address)
-    waits = [
-        w
-        for w in (
-            await _wait(session, account_key, PER_ACCOUNT, now),
-            await _wait(session, address_key, PER_ADDRESS, now),
-        )
-        if w is not None
-    ]
+    well_formed = accounts.EMAIL.match(email.strip()) is not None and email.isprintable()
+    async with db.reading() as session:
+        waits = [
+            w
+            for w in (
+                await _wait(session, account_key, PER_ACCOUNT, now),
+                await _wait(session, address_key, PER_ADDRESS, now),
+            )
+            if w is not None
+        ]
+        row = await accounts.find(session, email) if well_formed and not waits else None
+        found = Account(row.id, row.email, row.role, row.created_at) if row else None
+        stored = row.password_hash if row else None
     if waits:
         raise Throttled(max(waits))
-    row = await accounts.find(session, email)
-    if await accounts.password_matches(row.password_hash if row else None, password) and row:
-        await session.execute(delete(RateCounter).where(RateCounter.key == account_key))
-        return Account(row.id, row.email, row.role, row.created_at)
-    await _count_failure(session, account_key, now)
-    await _count_failure(session, address_key, now)
+    matches = await accounts.password_matches(stored, password)
+    async with db.transaction() as session:
+        if matches and found is not None:
+            await session.execute(delete(RateCounter).where(RateCounter.key == account_key))
+            return found
+        if well_formed:
+            await _count_failure(session, account_key, now)
+        await _count_failure(session, address_key, now)
     return None
 
 
@@ -116,7 +141,7 @@ async def start(session: AsyncSession, account: Account, *, address: str, now: d
 
 async def resolve(session: AsyncSession, token: str | None, now: datetime) -> SignedIn | None:
     """Who a cookie signs in, or None for an unknown, expired or idle session."""
-    if not token or len(token) > 200:
+    if token is None or not plausible_token(token):
         return None
     key = hashed(token)
     found = (

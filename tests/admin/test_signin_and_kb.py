@@ -169,3 +169,37 @@ async def test_a_new_entry_and_log_out_everywhere(admin: AdminClient, hub: Hub) 
             assert r.status == 303
     async with hub.db.transaction() as session:
         assert (await session.scalars(select(AdminSession))).all() == []
+
+
+async def test_bad_requests_get_a_clear_page_not_a_500(client: AdminClient, hub: Hub) -> None:
+    await client.get("/admin/login")
+    body = b"email=ana%40city.example&password=\xff\xfe&csrf=" + client.csrf.encode()
+    async with client.http.post(
+        client.url("/admin/login"), data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    ) as r:
+        assert r.status in (400, 401) and "Traceback" not in await r.text()
+    async with client.http.post(
+        client.url("/admin/login"), data=b"x", headers={"Content-Type": "multipart/form-data"}
+    ) as r:
+        assert r.status == 400 and "could not be read" in await r.text()
+    async with client.http.get(
+        client.url("/admin/kb"), headers={"Cookie": "civic311_admin=\u00e9t\u00e9"}
+    ) as r:
+        assert r.status == 200 and "Sign in" in await r.text()  # redirected to the login page
+    status, _ = await client.post("/admin/login", {"email": "ana\x00@city.example", "password": "x"})
+    assert status == 401
+
+    await client.get("/admin/login")
+    async with client.http.post(
+        client.url("/admin/login?next=/admin/%0d%0aSet-Cookie:x=1"),
+        data={"email": ADMIN, "password": PASSWORD, "csrf": client.csrf},
+        allow_redirects=False,
+    ) as r:
+        assert r.status == 303 and r.headers["Location"] == "/admin/kb"
+    for path in ("/admin/kb/new?from=\u00b2", "/admin/kb/new?from=99999999999999999999999"):
+        status, _ = await client.get(path)
+        assert status == 200
+    status, html = await client.post(
+        "/admin/kb/new", {"id": "new", "question": "A question?", "answer": "An answer.", "action": "save"}
+    )
+    assert status == 400 and "a word these pages use" in html

@@ -98,11 +98,17 @@ async def refuse_cross_site(request: web.Request, handler: Handler) -> web.Strea
         from_here = fetch_site in ("same-origin", "none")
     else:
         from_here = origin in (None, "null") or origin in _allowed_origins(request)
-    form = await request.post() if request.content_type in FORM_TYPES else {}
+    if (request.content_length or 0) > MAX_FORM_BYTES:
+        return await page(request, "message.html", status=413, title="Too large", message=TOO_LARGE)
+    try:
+        form = await request.post() if request.content_type in FORM_TYPES else {}
+    except ValueError:  # not UTF-8, a multipart without its boundary: no browser of ours
+        return await page(request, "message.html", status=400, title="Not understood", message=UNREADABLE)
     sent = str(form.get("csrf", "")) or request.headers.get("X-CSRF-Token", "")
     who = request.get(SIGNED_IN)
     expected = who.csrf_token if who else request.cookies.get(LOGIN_COOKIE, "")
-    if not from_here or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+    matched = signin.plausible_token(sent) and signin.plausible_token(expected)
+    if not from_here or not matched or not hmac.compare_digest(sent.encode(), expected.encode()):
         log.warning(
             "admin: refused a %s %s (Sec-Fetch-Site=%s, Origin=%s, token %s)",
             request.method,
@@ -117,6 +123,9 @@ async def refuse_cross_site(request: web.Request, handler: Handler) -> web.Strea
     return await handler(request)
 
 
+MAX_FORM_BYTES = 512 * 1024  # the longest form (a service's questions) is a few kilobytes
+TOO_LARGE = "That form is larger than these pages take, so nothing was changed."
+UNREADABLE = "That form could not be read (it was not sent as UTF-8), so nothing was changed."
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 

@@ -27,14 +27,16 @@ async def _login_page(
     request: web.Request, *, email: str = "", error: str = "", status: int = 200
 ) -> web.StreamResponse:
     # The form's CSRF token is paired with a cookie until there is a session to hold it.
-    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
+    token = request.cookies.get(LOGIN_COOKIE, "")
+    if not signin.plausible_token(token):
+        token = secrets.token_urlsafe(32)
     request[LOGIN_TOKEN] = token
     target = back_to(request, "")
     response = await page(
         request, "login.html", status=status, email=email, error=error, title="Sign in", next=target
     )
     response.set_cookie(
-        LOGIN_COOKIE, token, httponly=True, samesite="Strict", path="/admin/login", secure=_secure(request)
+        LOGIN_COOKIE, token, httponly=True, samesite="Lax", path="/admin/login", secure=_secure(request)
     )
     return response
 
@@ -50,12 +52,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     address = client_address(request, hub.settings.trusted_proxies)
     now = utcnow()
     try:
-        async with hub.db.transaction() as session:
-            await signin.sweep(session, now)  # ended sessions go when someone signs in
-            account = await signin.check_password(session, email, password, address=address, now=now)
-            token = await signin.start(session, account, address=address, now=now) if account else None
-            if account:
-                audit.record(session, account.email, "signin", account.email, now=now, address=address)
+        account = await signin.check_password(hub.db, email, password, address=address, now=now)
     except signin.Throttled as wait:
         minutes = "a minute" if wait.minutes == 1 else f"{wait.minutes} minutes"
         return await _login_page(
@@ -64,8 +61,12 @@ async def login(request: web.Request) -> web.StreamResponse:
             status=429,
             error=f"Too many failed sign-ins. Wait {minutes}, then try again.",
         )
-    if token is None:
+    if account is None:
         return await _login_page(request, email=email, error=WRONG, status=401)
+    async with hub.db.transaction() as session:
+        await signin.sweep(session, now)  # ended sessions go when someone signs in
+        token = await signin.start(session, account, address=address, now=now)
+        audit.record(session, account.email, "signin", account.email, now=now, address=address)
     response = web.HTTPSeeOther(back_to(request, "/admin/kb"))
     response.set_cookie(
         COOKIE,

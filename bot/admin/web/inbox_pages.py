@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.admin import inbox
 from bot.admin.web.changes import after_change
 from bot.admin.web.keys import hub_of, signed_in
-from bot.admin.web.render import page
+from bot.admin.web.render import is_id, page
 from bot.content.unanswered import DISMISSED, OPEN
 from bot.models import KnowledgeEntry
 from bot.timeutil import utcnow
@@ -27,7 +27,7 @@ def _plural(n: int, one: str, many: str) -> str:
 
 
 def _done(query: MultiMapping[str]) -> str:
-    n = int(query.get("n", "0")) if query.get("n", "").isdigit() else 0
+    n = int(query.get("n", "0")) if is_id(query.get("n", "")) else 0
     entry = query.get("entry", "")[:100]
     done = query.get("done", "")
     if done == "added" and n:
@@ -50,11 +50,11 @@ def _done(query: MultiMapping[str]) -> str:
 
 
 def _ids(form: MultiMapping[Any], name: str) -> list[int]:
-    return [int(v) for v in form.getall(name, []) if str(v).isdigit()][: inbox.MAX_ROWS]
+    return [int(v) for v in form.getall(name, []) if is_id(str(v))][: inbox.MAX_ROWS]
 
 
 def _page_number(value: str) -> int:
-    return max(1, int(value)) if value.isdigit() and len(value) < 6 else 1
+    return max(1, int(value)) if is_id(value) and len(value) < 6 else 1
 
 
 async def _inbox_page(
@@ -113,7 +113,7 @@ def _back(view: str, number: int, **done: object) -> str:
 async def add_phrasing(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     rep = str(form.get("rep", ""))
-    rep_id = int(rep) if rep.isdigit() else 0
+    rep_id = int(rep) if is_id(rep) else 0
     chosen, entry_id = _ids(form, "phrasing"), str(form.get("entry", "")).strip()
     number = _page_number(str(form.get("page", "")))
     who = signed_in(request)

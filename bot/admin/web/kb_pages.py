@@ -12,7 +12,7 @@ from bot.admin import entries
 from bot.admin.web.changes import after_change
 from bot.admin.web.keys import hub_of, signed_in
 from bot.admin.web.preview import preview
-from bot.admin.web.render import page
+from bot.admin.web.render import is_id, page
 from bot.models import KnowledgeEntry, ServiceRow, UnansweredQuestion
 from bot.timeutil import utcnow
 
@@ -87,13 +87,13 @@ async def new_form(request: web.Request) -> web.StreamResponse:
     """A blank editor, or one prefilled from an unanswered question (the inbox's "Create")."""
     form = entries.EntryForm()
     unanswered = request.query.get("from", "")
-    if unanswered.isdigit():
+    if is_id(unanswered):
         async with hub_of(request).db.transaction() as session:
             row = await session.get(UnansweredQuestion, int(unanswered))
         if row is not None:
             form.question = row.text
     return await _editor(
-        request, form, creating=True, from_unanswered=unanswered if unanswered.isdigit() else ""
+        request, form, creating=True, from_unanswered=unanswered if is_id(unanswered) else ""
     )
 
 
@@ -111,7 +111,7 @@ async def create(request: web.Request) -> web.StreamResponse:
                 form,
                 author=who.account.email,
                 now=utcnow(),
-                from_unanswered=int(unanswered) if unanswered.isdigit() else None,
+                from_unanswered=int(unanswered) if is_id(unanswered) else None,
             )
     except entries.FormErrors:
         return await _editor(request, form, creating=True, status=400, from_unanswered=unanswered)
@@ -223,7 +223,7 @@ async def restore(request: web.Request) -> web.StreamResponse:
     entry_id = request.match_info["entry_id"]
     number = str((await request.post()).get("number", ""))
     who = signed_in(request)
-    if not number.isdigit():
+    if not is_id(number):
         return await _gone(request, entry_id)
     try:
         async with hub_of(request).db.transaction() as session:

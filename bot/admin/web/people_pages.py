@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from bot.admin import accounts, audit
 from bot.admin.web.keys import hub_of, signed_in
-from bot.admin.web.render import page
+from bot.admin.web.render import is_id, page
 from bot.models import AdminSession
 from bot.timeutil import utcnow
 
@@ -103,7 +103,7 @@ def _me(request: web.Request) -> str:
 
 async def _account(request: web.Request) -> accounts.Account | None:
     user_id = request.match_info["user_id"]
-    if not user_id.isdigit():
+    if not is_id(user_id):
         return None
     async with hub_of(request).db.transaction() as session:
         return await accounts.get(session, int(user_id))
@@ -232,7 +232,7 @@ def _detail(detail: dict[str, Any]) -> list[tuple[str, str]]:
 
 async def audit_page(request: web.Request) -> web.StreamResponse:
     before_text = request.query.get("before", "")
-    before = int(before_text) if before_text.isdigit() else None
+    before = int(before_text) if is_id(before_text) else None
     async with hub_of(request).db.transaction() as session:
         rows = await audit.page(session, limit=AUDIT_PAGE + 1, before=before)
         total = await audit.count(session)

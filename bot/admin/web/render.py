@@ -60,6 +60,17 @@ async def page(request: web.Request, template: str, *, status: int = 200, **cont
 def back_to(request: web.Request, default: str) -> str:
     """Where a form returns to: only a path of ours, never another site (an open redirect)."""
     target = request.query.get("next", "")
-    if target.startswith("/admin/") and not target.startswith("//") and "\\" not in target:
+    if target.startswith("/admin/") and "\\" not in target and target.isprintable() and len(target) < 2000:
         return target
     return default
+
+
+def as_id(value: object) -> int | None:
+    """A row id typed in a URL or a form, or None: "²" is a digit to `str.isdigit` and not
+    to `int`, and twenty digits overflow SQLite's integers."""
+    text = str(value or "")
+    return int(text) if text.isascii() and text.isdecimal() and len(text) <= 12 else None
+
+
+def is_id(value: object) -> bool:
+    return as_id(value) is not None

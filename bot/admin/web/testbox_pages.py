@@ -17,7 +17,7 @@ from rapidfuzz import fuzz
 
 from bot.admin import regression
 from bot.admin.web.keys import hub_of, signed_in
-from bot.admin.web.render import page
+from bot.admin.web.render import is_id, page
 from bot.ask import Asker, Explanation
 from bot.content.revision import revision
 from bot.timeutil import utcnow
@@ -170,7 +170,7 @@ async def add_question(request: web.Request) -> web.StreamResponse:
 async def remove_question(request: web.Request) -> web.StreamResponse:
     question_id = request.match_info["question_id"]
     who = signed_in(request)
-    if question_id.isdigit():
+    if is_id(question_id):
         async with hub_of(request).db.transaction() as session:
             await regression.remove(session, int(question_id), actor=who.account.email, now=utcnow())
     raise web.HTTPSeeOther(_back("", "removed"))  # gone already: the same page, without it
