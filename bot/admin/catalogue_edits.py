@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.admin import audit
-from bot.content.catalogue_store import attribute_json
+from bot.content import catalogue_store
 from bot.content.revision import bump_revision
 from bot.models import DepartmentRow, ServiceRow
 from bot.settings import _SLACK_CHANNEL as SLACK_CHANNEL
@@ -201,16 +201,7 @@ async def check_service(session: AsyncSession, form: ServiceForm, *, creating: b
 
 
 def _values(service: Service) -> dict[str, Any]:
-    return {
-        "name": service.name,
-        "description": service.description,
-        "group_name": service.group,
-        "department": service.department,
-        "keywords": list(service.keywords),
-        "typical_days": service.typical_days,
-        "attributes": [attribute_json(a) for a in service.attributes],
-        "active": service.active,
-    }
+    return catalogue_store.row_values(service)
 
 
 async def create_service(session: AsyncSession, form: ServiceForm, *, author: str, now: datetime) -> Service:

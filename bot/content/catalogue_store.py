@@ -39,6 +39,20 @@ def attribute_json(attribute: Attribute) -> dict[str, Any]:
     }
 
 
+def row_values(service: Service) -> dict[str, Any]:
+    """A service's columns as stored (all but its code and its place in the list)."""
+    return {
+        "name": service.name,
+        "description": service.description,
+        "group_name": service.group,
+        "department": service.department,
+        "keywords": list(service.keywords),
+        "typical_days": service.typical_days,
+        "attributes": [attribute_json(a) for a in service.attributes],
+        "active": service.active,
+    }
+
+
 def _attribute(raw: dict[str, Any]) -> Attribute:
     return Attribute(
         code=str(raw["code"]),
@@ -102,17 +116,7 @@ async def import_catalogue(session: AsyncSession, catalogue: Catalogue) -> Catal
     )
     added = updated = unchanged = 0
     for position, (_, service) in enumerate(ordered):
-        values: dict[str, Any] = {
-            "name": service.name,
-            "description": service.description,
-            "group_name": service.group,
-            "department": service.department,
-            "keywords": list(service.keywords),
-            "typical_days": service.typical_days,
-            "attributes": [attribute_json(a) for a in service.attributes],
-            "active": service.active,
-            "position": position,
-        }
+        values = {**row_values(service), "position": position}
         row = existing.get(service.code)
         if row is None:
             session.add(ServiceRow(code=service.code, updated_at=now, **values))
