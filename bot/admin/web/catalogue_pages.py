@@ -45,7 +45,7 @@ def _author(request: web.Request) -> str:
 
 
 async def synonyms_page(request: web.Request) -> web.StreamResponse:
-    async with hub_of(request).db.transaction() as session:
+    async with hub_of(request).db.reading() as session:
         form = content_edits.SynonymsForm.of(await content_edits.synonym_groups(session))
     return await _synonyms(request, form)
 
@@ -87,7 +87,7 @@ async def training_list(request: web.Request) -> web.StreamResponse:
 async def _training_list(
     request: web.Request, *, kind: str = "", kind_error: str = "", status: int = 200
 ) -> web.StreamResponse:
-    async with hub_of(request).db.transaction() as session:
+    async with hub_of(request).db.reading() as session:
         labels = await content_edits.labels(session)
     return await page(
         request,
@@ -106,7 +106,7 @@ async def _training_list(
 async def new_emergency(request: web.Request) -> web.StreamResponse:
     """A new emergency kind is a label with no examples yet: its page, once the name is good."""
     kind = request.query.get("kind", "").strip()
-    async with hub_of(request).db.transaction() as session:
+    async with hub_of(request).db.reading() as session:
         labels = await content_edits.labels(session)
     problem = content_edits.new_kind_problem(kind, labels)
     if problem:
@@ -116,7 +116,7 @@ async def new_emergency(request: web.Request) -> web.StreamResponse:
 
 async def _label(request: web.Request) -> content_edits.Label | web.StreamResponse:
     try:
-        async with hub_of(request).db.transaction() as session:
+        async with hub_of(request).db.reading() as session:
             return await content_edits.label_of(session, request.match_info["label"])
     except content_edits.UnknownLabel as unknown:
         return await page(
@@ -133,7 +133,7 @@ async def label_page(request: web.Request) -> web.StreamResponse:
     label = await _label(request)
     if not isinstance(label, content_edits.Label):
         return label
-    async with hub_of(request).db.transaction() as session:
+    async with hub_of(request).db.reading() as session:
         form = await content_edits.form_of(session, label)
         exists = bool(form.examples or form.advice)
     return await _label_editor(request, label, form, exists=exists)
@@ -174,7 +174,7 @@ async def label_save(request: web.Request) -> web.StreamResponse:
                 session, label, form, author=_author(request), now=utcnow()
             )
     except content_edits.Refused:
-        async with hub_of(request).db.transaction() as session:
+        async with hub_of(request).db.reading() as session:
             exists = bool(await content_edits.examples_of(session, label.label))
         return await _label_editor(request, label, form, exists=exists, status=400)
     if changed:
@@ -206,7 +206,7 @@ async def label_remove(request: web.Request) -> web.StreamResponse:
 
 
 async def services_list(request: web.Request) -> web.StreamResponse:
-    async with hub_of(request).db.transaction() as session:
+    async with hub_of(request).db.reading() as session:
         catalogue = await catalogue_store.load(session)
     return await page(request, "services.html", title="Services", catalogue=catalogue, done=_done(request))
 
@@ -231,7 +231,7 @@ def _service_form(data: Any, code: str = "") -> catalogue_edits.ServiceForm:
 async def _service_editor(
     request: web.Request, form: catalogue_edits.ServiceForm, *, creating: bool, status: int = 200
 ) -> web.StreamResponse:
-    async with hub_of(request).db.transaction() as session:
+    async with hub_of(request).db.reading() as session:
         departments = await catalogue_edits.department_names(session)
         groups = (await catalogue_store.load(session)).groups
     return await page(
@@ -267,7 +267,7 @@ async def service_create(request: web.Request) -> web.StreamResponse:
 
 async def service_page(request: web.Request) -> web.StreamResponse:
     code = request.match_info["code"]
-    async with hub_of(request).db.transaction() as session:
+    async with hub_of(request).db.reading() as session:
         service = (await catalogue_store.load(session)).get(code)
     if service is None:
         return await _no_service(request, code)
@@ -313,7 +313,7 @@ async def departments_page(
     problem: str = "",
     status: int = 200,
 ) -> web.StreamResponse:
-    async with hub_of(request).db.transaction() as session:
+    async with hub_of(request).db.reading() as session:
         rows = await catalogue_edits.departments(session)
         used = await catalogue_edits.department_use(session)
     return await page(

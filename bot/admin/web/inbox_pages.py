@@ -68,7 +68,7 @@ async def _inbox_page(
     ticked: dict[int, set[int]] | None = None,
 ) -> web.StreamResponse:
     ignored = view == "ignored"
-    async with hub_of(request).db.transaction() as session:
+    async with hub_of(request).db.reading() as session:
         box = await inbox.load(session, status=DISMISSED if ignored else OPEN)
         entries = (
             await session.execute(

@@ -52,7 +52,7 @@ def _preview_of(form: entries.EntryForm) -> Any:
 
 
 async def _services(request: web.Request) -> list[tuple[str, str]]:
-    async with hub_of(request).db.transaction() as session:
+    async with hub_of(request).db.reading() as session:
         rows = (
             await session.execute(select(ServiceRow.code, ServiceRow.name).order_by(ServiceRow.name))
         ).all()
@@ -78,7 +78,7 @@ async def _editor(
 
 async def kb_list(request: web.Request) -> web.StreamResponse:
     words = request.query.get("q", "")[:200]
-    async with hub_of(request).db.transaction() as session:
+    async with hub_of(request).db.reading() as session:
         rows = await entries.search(session, words)
     return await page(request, "kb.html", title="Knowledge base", rows=rows, q=words)
 
@@ -88,7 +88,7 @@ async def new_form(request: web.Request) -> web.StreamResponse:
     form = entries.EntryForm()
     unanswered = request.query.get("from", "")
     if is_id(unanswered):
-        async with hub_of(request).db.transaction() as session:
+        async with hub_of(request).db.reading() as session:
             row = await session.get(UnansweredQuestion, int(unanswered))
         if row is not None:
             form.question = row.text
@@ -121,7 +121,7 @@ async def create(request: web.Request) -> web.StreamResponse:
 
 async def edit_form(request: web.Request) -> web.StreamResponse:
     entry_id = request.match_info["entry_id"]
-    async with hub_of(request).db.transaction() as session:
+    async with hub_of(request).db.reading() as session:
         row = await session.get(KnowledgeEntry, entry_id)
         form = entries.EntryForm.of(row) if row is not None else None
     if form is None:
@@ -170,7 +170,7 @@ async def set_active(request: web.Request) -> web.StreamResponse:
 
 async def delete_form(request: web.Request) -> web.StreamResponse:
     entry_id = request.match_info["entry_id"]
-    async with hub_of(request).db.transaction() as session:
+    async with hub_of(request).db.reading() as session:
         row = await session.get(KnowledgeEntry, entry_id)
         question = row.question if row else None
     if question is None:
@@ -198,7 +198,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
 
 async def history(request: web.Request) -> web.StreamResponse:
     entry_id = request.match_info["entry_id"]
-    async with hub_of(request).db.transaction() as session:
+    async with hub_of(request).db.reading() as session:
         revisions = await entries.revisions(session, entry_id)
         exists = await session.get(KnowledgeEntry, entry_id) is not None
     if not revisions and not exists:

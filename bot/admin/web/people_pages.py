@@ -36,7 +36,7 @@ async def users_page(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> web.StreamResponse:
-    async with hub_of(request).db.transaction() as session:
+    async with hub_of(request).db.reading() as session:
         people = await accounts.everyone(session)
     return await page(
         request,
@@ -77,10 +77,9 @@ async def user_add(request: web.Request) -> web.StreamResponse:
             errors[name] = _sentence(str(exc))
     if not errors:
         try:
+            hashed = await accounts.hash_password(password)  # not while holding SQLite's write lock
             async with hub_of(request).db.transaction() as session:
-                made = await accounts.add(
-                    session, form["email"], form["role"], await accounts.hash_password(password), utcnow()
-                )
+                made = await accounts.add(session, form["email"], form["role"], hashed, utcnow())
                 audit.record(session, _me(request), "user.add", made.email, now=utcnow(), role=made.role)
         except accounts.AccountError as exc:
             errors["email"] = _sentence(str(exc))
@@ -105,7 +104,7 @@ async def _account(request: web.Request) -> accounts.Account | None:
     user_id = request.match_info["user_id"]
     if not is_id(user_id):
         return None
-    async with hub_of(request).db.transaction() as session:
+    async with hub_of(request).db.reading() as session:
         return await accounts.get(session, int(user_id))
 
 
@@ -119,7 +118,7 @@ async def user_page(
     account = account or await _account(request)
     if account is None:
         return await _nobody(request)
-    async with hub_of(request).db.transaction() as session:
+    async with hub_of(request).db.reading() as session:
         browsers = await session.scalar(
             select(func.count()).select_from(AdminSession).where(AdminSession.user_id == account.id)
         )
@@ -233,7 +232,7 @@ def _detail(detail: dict[str, Any]) -> list[tuple[str, str]]:
 async def audit_page(request: web.Request) -> web.StreamResponse:
     before_text = request.query.get("before", "")
     before = int(before_text) if is_id(before_text) else None
-    async with hub_of(request).db.transaction() as session:
+    async with hub_of(request).db.reading() as session:
         rows = await audit.page(session, limit=AUDIT_PAGE + 1, before=before)
         total = await audit.count(session)
     older = rows[AUDIT_PAGE - 1].id if len(rows) > AUDIT_PAGE else None

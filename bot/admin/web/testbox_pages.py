@@ -102,7 +102,7 @@ async def _test_page(
         except Exception:  # the page shows the rest, and says so; never a traceback
             log.exception("the test box could not ask %r", q[:100])
             q_error, status = FAILED, 500
-    async with hub.db.transaction() as session:
+    async with hub.db.reading() as session:
         outcomes = await regression.everything(session)
         choices = await regression.choices(session)
         current = await revision(session)
